@@ -1,0 +1,97 @@
+"""INT8 multiply-accumulate arithmetic (NUMERICS.md §3.1–§3.2).
+
+Products are int8 weights times int8 or uint8 activations; the accumulator is a W-bit
+two's-complement register that wraps. Wrapping is modular, so the result does not depend on
+the order of k, the array height or the fold split.
+"""
+
+import numpy as np
+
+#: Largest |product| of int8 × int8: only −128 × −128 reaches +2^14 (§3.1).
+INT8_PRODUCT_MAX = 128 * 128
+#: Largest |product| of uint8 × int8: 255 × −128 = −32640 (§3.1, P·V row).
+UINT8_INT8_PRODUCT_MAX = 255 * 128
+
+
+def operand_range(act_unsigned):
+    """Return the inclusive ``(lo, hi)`` range of an activation operand."""
+    return (0, 255) if act_unsigned else (-128, 127)
+
+
+def int8_acc_width(k, *, bias_max=0, act_unsigned=False):
+    """Signed accumulator width that cannot overflow for a K-term INT8 dot product (§3.1).
+
+    ``W = 1 + bit_length(K·Pmax + |bias|max)`` with ``Pmax = 16384`` (int8 × int8) or
+    ``32640`` (uint8 × int8).
+
+    Parameters
+    ----------
+    k : int
+        Total reduction length (all folds), at least 1.
+    bias_max : int
+        Largest |bias| added to the accumulator.
+    act_unsigned : bool
+        Size for uint8 activations instead of int8.
+    """
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    if bias_max < 0:
+        raise ValueError(f"bias_max must be non-negative, got {bias_max}")
+    pmax = UINT8_INT8_PRODUCT_MAX if act_unsigned else INT8_PRODUCT_MAX
+    return 1 + (k * pmax + bias_max).bit_length()
+
+
+def wrap(x, width):
+    """Wrap integers to ``width``-bit two's complement (§3.2), element-wise.
+
+    Works on Python ints and on NumPy integer arrays (computed in int64 or object dtype).
+    """
+    if not 1 <= width <= 64:
+        raise ValueError(f"width must be between 1 and 64, got {width}")
+    if isinstance(x, int):
+        x &= (1 << width) - 1
+        return x - (1 << width) if x >> (width - 1) else x
+    x = np.asarray(x)
+    if width == 64:
+        return x.astype(np.int64)
+    modulus = 1 << width
+    half = 1 << (width - 1)
+    return ((x.astype(np.int64) + half) % modulus - half).astype(np.int64)
+
+
+def _check_operand(name, x, lo, hi):
+    x = np.asarray(x)
+    if x.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D matrix, got shape {x.shape}")
+    if not np.issubdtype(x.dtype, np.integer):
+        raise TypeError(f"{name} must hold integers, got dtype {x.dtype}")
+    if x.size and (x.min() < lo or x.max() > hi):
+        raise ValueError(f"{name} values must be between {lo} and {hi}, got {x.min()}..{x.max()}")
+    return x.astype(np.int64)
+
+
+def gemm_int8(a, b, acc_width, *, act_unsigned=False):
+    """``C = wrap(A·B, acc_width)`` exactly as the INT8 array computes it (§3.1, §3.2).
+
+    Parameters
+    ----------
+    a : array (M, K)
+        Activations: int8 values, or uint8 values when ``act_unsigned``.
+    b : array (K, N)
+        Int8 weights.
+    acc_width : int
+        Accumulator width W; the sum wraps modulo 2^W.
+    act_unsigned : bool
+        Activations are uint8 (the 9-bit signed operand is zero-extended).
+
+    Returns
+    -------
+    array (M, N) of int64
+    """
+    lo, hi = operand_range(act_unsigned)
+    a = _check_operand("a", a, lo, hi)
+    b = _check_operand("b", b, -128, 127)
+    if a.shape[1] != b.shape[0]:
+        raise ValueError(f"inner dimensions differ: a is {a.shape}, b is {b.shape}")
+    # |A·B| ≤ K·32640 < 2^63 for any K below 2^48, so int64 matmul is exact before wrapping.
+    return wrap(a @ b, acc_width)

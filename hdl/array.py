@@ -1,0 +1,184 @@
+"""The bare weight-stationary systolic array with stream ports."""
+
+from amaranth.hdl import Module, Signal
+from amaranth.lib import fifo, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from hdl.arith import arithmetic_for
+from hdl.pe import ProcessingElement
+from hdl.signatures import act_row_layout, result_row_layout, weight_row_layout
+
+
+def _delay(m, value, cycles, name, *, reset_less=True):
+    """``value`` delayed by ``cycles`` registers (``cycles`` may be 0)."""
+    for stage in range(cycles):
+        reg = Signal.like(value, name=f"{name}_d{stage + 1}", reset_less=reset_less)
+        m.d.sync += reg.eq(value)
+        value = reg
+    return value
+
+
+class SystolicArray(wiring.Component):
+    """An R×C weight-stationary array with input skew, output de-skew and a result FIFO.
+
+    Stream protocol (``amaranth.lib.stream``; a beat transfers when ``valid & ready``):
+
+    * ``weights``: R beats per fold; beat j holds row j of the fold's ``R×C`` weight tile.
+      The beats of fold f+1 are accepted from the cycle fold f's first activation is accepted
+      onwards, so they load while fold f computes. ``ready`` may depend on ``acts.valid``
+      combinationally (it rises in the cycle a fold starts).
+    * ``acts``: one row of A per beat (R codes of the fold's K chunk), ``last`` on the final
+      row of each fold. The first row of a fold is accepted once all R weight beats of that
+      fold are in; every row waits for a free slot in the result FIFO.
+    * ``results``: one row of C partial sums per activation row, in order, ``last`` copied
+      from the activation row. Backpressure here throttles ``acts``; nothing inside the array
+      ever stalls or drops.
+
+    Timing with no stalls: a row accepted at cycle t leaves ``results`` at
+    ``t + rows + cols + 1``, and folds run back to back, one per ``max(M, rows)`` cycles
+    (:func:`golden.perf.array_cycles`).
+
+    Parameters
+    ----------
+    config : :class:`~hdl.config.ArrayConfig`
+
+    Members
+    -------
+    weights : In(stream.Signature(weight_row_layout(config)))
+    acts : In(stream.Signature(act_row_layout(config)))
+    results : Out(stream.Signature(result_row_layout(config)))
+    """
+
+    def __init__(self, config):
+        self._config = config
+        self._arith = arithmetic_for(config)
+        super().__init__(
+            {
+                "weights": In(stream.Signature(weight_row_layout(config))),
+                "acts": In(stream.Signature(act_row_layout(config))),
+                "results": Out(stream.Signature(result_row_layout(config))),
+            }
+        )
+
+    @property
+    def config(self):
+        return self._config
+
+    @property
+    def latency(self):
+        """Cycles from an accepted activation row to its result row on ``results``."""
+        return self._config.rows + self._config.cols + 1 + self._arith.mac_latency
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._config
+        rows, cols = cfg.rows, cfg.cols
+        arith = self._arith
+
+        # --- control: fold sequencing and result-slot credits --------------------------------
+        shadow_beats = Signal(range(rows + 1))  # weight beats of the next fold loaded so far
+        expect_fold_start = Signal(init=1)  # the next activation row is a fold's first
+        outstanding = Signal(range(cfg.result_fifo_depth + 1))  # rows accepted, not yet delivered
+
+        slot_free = outstanding < cfg.result_fifo_depth
+        m.d.comb += self.acts.ready.eq(slot_free & (~expect_fold_start | (shadow_beats == rows)))
+        act_fire = self.acts.valid & self.acts.ready
+        fold_start = act_fire & expect_fold_start
+        # The shadow registers become free for the next fold in the cycle a fold starts.
+        m.d.comb += self.weights.ready.eq((shadow_beats < rows) | fold_start)
+        weight_fire = self.weights.valid & self.weights.ready
+
+        beats_before = Signal.like(shadow_beats)
+        m.d.comb += beats_before.eq(shadow_beats)
+        with m.If(fold_start):
+            m.d.comb += beats_before.eq(0)
+        m.d.sync += shadow_beats.eq(beats_before + weight_fire)
+        with m.If(act_fire):
+            m.d.sync += expect_fold_start.eq(self.acts.payload.last)
+
+        result_fire = self.results.valid & self.results.ready
+        m.d.sync += outstanding.eq(outstanding + act_fire - result_fire)
+
+        # --- activation entry: operand decode, input register and skew ------------------------
+        row_inputs = []
+        for r in range(rows):
+            code = self.acts.payload.data[r]
+            operand = Signal(arith.act_operand_shape, name=f"act_operand_{r}", reset_less=True)
+            switch = Signal(name=f"act_switch_{r}")
+            m.d.sync += [
+                operand.eq(arith.act_operand(code, self.acts.payload.act_unsigned)),
+                switch.eq(fold_start),
+            ]
+            # Row r enters r cycles late so that A[m, r] meets the partial sum from row r−1.
+            skewed_operand = _delay(m, operand, r, f"act_skew_{r}")
+            skewed_switch = _delay(m, switch, r, f"switch_skew_{r}", reset_less=False)
+            row_inputs.append((skewed_operand, skewed_switch))
+
+        # --- weight entry: input register, per-column skew and the row-tag pipeline ----------
+        weight_tag = Signal(range(rows), name="weight_tag")
+        weight_valid = Signal(name="weight_valid")
+        weight_row = Signal(weight_row_layout(cfg), name="weight_row", reset_less=True)
+        m.d.sync += [weight_valid.eq(weight_fire), weight_tag.eq(beats_before)]
+        with m.If(weight_fire):
+            m.d.sync += weight_row.eq(self.weights.payload)
+        # Column c loads c cycles late, matching the diagonal wavefront of the switch.
+        column_weights = [_delay(m, weight_row[c], c, f"weight_skew_{c}") for c in range(cols)]
+
+        # --- the PE grid ---------------------------------------------------------------------
+        pes = [[None] * cols for _ in range(rows)]
+        for r in range(rows):
+            for c in range(cols):
+                pe = pes[r][c] = ProcessingElement(arith=arith)
+                m.submodules[f"pe_{r}_{c}"] = pe
+
+        tag_at_row, valid_at_row = weight_tag, weight_valid
+        for r in range(rows):
+            if r > 0:
+                tag_at_row = _delay(m, tag_at_row, 1, f"weight_tag_row{r}")
+                valid_at_row = _delay(m, valid_at_row, 1, f"weight_valid_row{r}", reset_less=False)
+            operand, switch = row_inputs[r]
+            for c in range(cols):
+                pe = pes[r][c]
+                if c == 0:
+                    m.d.comb += [
+                        pe.a_in.eq(operand),
+                        pe.switch_in.eq(switch),
+                        pe.w_load_in.eq(valid_at_row & (tag_at_row == r)),
+                    ]
+                else:
+                    left = pes[r][c - 1]
+                    m.d.comb += [
+                        pe.a_in.eq(left.a_out),
+                        pe.switch_in.eq(left.switch_out),
+                        pe.w_load_in.eq(left.w_load_out),
+                    ]
+                if r == 0:
+                    m.d.comb += [pe.w_in.eq(column_weights[c]), pe.psum_in.eq(0)]
+                else:
+                    above = pes[r - 1][c]
+                    m.d.comb += [pe.w_in.eq(above.w_out), pe.psum_in.eq(above.psum_out)]
+
+        # --- output de-skew, valid pipeline and result FIFO ----------------------------------
+        result_layout = result_row_layout(cfg)
+        out_row = Signal(result_layout)
+        for c in range(cols):
+            m.d.comb += out_row.data[c].eq(
+                _delay(m, pes[rows - 1][c].psum_out, cols - 1 - c, f"deskew_{c}")
+            )
+        pipeline_stages = self.latency - 1  # the FIFO adds the last cycle
+        out_valid = _delay(m, act_fire, pipeline_stages, "row_valid", reset_less=False)
+        m.d.comb += out_row.last.eq(
+            _delay(m, self.acts.payload.last, pipeline_stages, "row_last")
+        )
+
+        m.submodules.result_fifo = result_fifo = fifo.SyncFIFO(
+            width=result_layout.size, depth=cfg.result_fifo_depth
+        )
+        m.d.comb += [
+            result_fifo.w_data.eq(out_row.as_value()),
+            result_fifo.w_en.eq(out_valid),
+            self.results.payload.eq(result_fifo.r_data),
+            self.results.valid.eq(result_fifo.r_rdy),
+            result_fifo.r_en.eq(self.results.ready),
+        ]
+        return m

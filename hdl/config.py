@@ -1,0 +1,121 @@
+"""The one configuration object of a generated systolic array."""
+
+import dataclasses
+import json
+from dataclasses import dataclass
+
+from golden.int8 import int8_acc_width
+
+#: MAC kinds the generator builds.
+MAC_KINDS = ("int8",)
+
+MAX_DIM = 128
+MAX_K_LIMIT = 1 << 24
+INT8_ACC_WIDTH_LIMIT = 64
+
+
+@dataclass(frozen=True)
+class ArrayConfig:
+    """Parameters of a weight-stationary systolic array.
+
+    Parameters
+    ----------
+    rows : int
+        PE rows R (the K direction), 1 to 128.
+    cols : int
+        PE columns C (the N direction), 1 to 128.
+    mac : str
+        MAC kind, one of :data:`MAC_KINDS`.
+    max_k : int
+        Largest total reduction length K the accumulator must hold without overflow.
+    acc_width : int or None
+        Accumulator width in bits; ``None`` picks the smallest width that is exact for
+        ``max_k`` with int8 or uint8 activations (NUMERICS.md §3.1).
+    result_fifo_depth : int or None
+        Result rows the output buffer holds. The array never stalls inside, so activations
+        are only accepted while a slot is free for their result; ``None`` sizes it for full
+        throughput with an always-ready consumer (``rows + cols + 2``).
+    """
+
+    rows: int = 8
+    cols: int = 8
+    mac: str = "int8"
+    max_k: int = 4096
+    acc_width: int | None = None
+    result_fifo_depth: int | None = None
+
+    def __post_init__(self):
+        for name in ("rows", "cols"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or not 1 <= value <= MAX_DIM:
+                raise ValueError(f"{name} must be between 1 and {MAX_DIM}, got {value!r}")
+        if self.mac not in MAC_KINDS:
+            raise ValueError(f"mac must be one of {', '.join(MAC_KINDS)}, got {self.mac!r}")
+        if not isinstance(self.max_k, int) or not 1 <= self.max_k <= MAX_K_LIMIT:
+            raise ValueError(f"max_k must be between 1 and {MAX_K_LIMIT}, got {self.max_k!r}")
+        need = self.min_acc_width
+        if self.acc_width is None:
+            object.__setattr__(self, "acc_width", need)
+        elif not isinstance(self.acc_width, int) or not (
+            need <= self.acc_width <= INT8_ACC_WIDTH_LIMIT
+        ):
+            raise ValueError(
+                f"acc_width must be between {need} and {INT8_ACC_WIDTH_LIMIT} for "
+                f"max_k={self.max_k} (NUMERICS.md §3.1), got {self.acc_width!r}"
+            )
+        if self.result_fifo_depth is None:
+            object.__setattr__(self, "result_fifo_depth", self.full_rate_fifo_depth)
+        elif not isinstance(self.result_fifo_depth, int) or not (
+            1 <= self.result_fifo_depth <= 4096
+        ):
+            raise ValueError(
+                f"result_fifo_depth must be between 1 and 4096, got {self.result_fifo_depth!r}"
+            )
+
+    @property
+    def min_acc_width(self):
+        """Smallest exact accumulator width for ``max_k`` in both activation modes."""
+        return max(
+            int8_acc_width(self.max_k, act_unsigned=False),
+            int8_acc_width(self.max_k, act_unsigned=True),
+        )
+
+    @property
+    def full_rate_fifo_depth(self):
+        """Result FIFO depth at which an always-ready consumer never throttles the input."""
+        return self.rows + self.cols + 2
+
+    @property
+    def pes(self):
+        return self.rows * self.cols
+
+    @property
+    def id(self):
+        """Short unique name, e.g. ``r8c8-int8``; non-default widths and depths are appended."""
+        name = f"r{self.rows}c{self.cols}-{self.mac}"
+        if self.max_k != 4096:
+            name += f"-k{self.max_k}"
+        if self.acc_width != self.min_acc_width:
+            name += f"-w{self.acc_width}"
+        if self.result_fifo_depth != self.full_rate_fifo_depth:
+            name += f"-q{self.result_fifo_depth}"
+        return name
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    def to_json(self):
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text):
+        fields = json.loads(text)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(fields) - known
+        if unknown:
+            raise ValueError(f"unknown ArrayConfig fields: {', '.join(sorted(unknown))}")
+        return cls(**fields)
+
+    def to_env(self):
+        """Environment for a cocotb run of this configuration."""
+        return {"SYSTOLIX_CONFIG": self.to_json()}

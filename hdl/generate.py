@@ -1,0 +1,63 @@
+"""Verilog generation: the array, a manifest and a filelist for FPGA and simulation flows."""
+
+import json
+from pathlib import Path
+
+from amaranth.back import verilog
+from amaranth.hdl import Shape
+from amaranth.lib import wiring
+
+from hdl.array import SystolicArray
+from hdl.pe import ProcessingElement
+from hdl.arith import arithmetic_for
+
+GENERATOR_VERSION = "0.1.0"
+ARRAY_TOP = "systolic_array"
+PE_TOP = "systolix_pe"
+
+
+def array_verilog(config, name=ARRAY_TOP):
+    """Verilog text of the :class:`~hdl.array.SystolicArray` for ``config``."""
+    top = SystolicArray(config)
+    return verilog.convert(top, name=name, emit_src=False)
+
+
+def pe_verilog(config, name=PE_TOP):
+    """Verilog text of one :class:`~hdl.pe.ProcessingElement` of ``config`` (for per-PE area)."""
+    top = ProcessingElement(arith=arithmetic_for(config))
+    return verilog.convert(top, name=name, emit_src=False)
+
+
+def port_list(component):
+    """``[(verilog_name, direction, width), …]`` of a component's signature, clk/rst first."""
+    ports = [("clk", "input", 1), ("rst", "input", 1)]
+    for path, member, value in component.signature.flatten(component):
+        name = "__".join(str(p) for p in path)
+        direction = "input" if member.flow == wiring.In else "output"
+        ports.append((name, direction, Shape.cast(member.shape).width))
+    return ports
+
+
+def generate(config, out_dir):
+    """Write ``<name>.v``, ``manifest.json`` and ``filelist.f`` for ``config`` into ``out_dir``.
+
+    Returns the path of the Verilog file.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    verilog_path = out / f"{ARRAY_TOP}.v"
+    verilog_path.write_text(array_verilog(config))
+    ports = port_list(SystolicArray(config))
+    manifest = {
+        "generator": "systolix",
+        "generator_version": GENERATOR_VERSION,
+        "top": ARRAY_TOP,
+        "config": config.to_dict(),
+        "config_id": config.id,
+        "latency": SystolicArray(config).latency,
+        "ports": [{"name": n, "direction": d, "width": w} for n, d, w in ports],
+        "files": [verilog_path.name],
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    (out / "filelist.f").write_text(f"{verilog_path.name}\n")
+    return verilog_path

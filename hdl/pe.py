@@ -1,0 +1,97 @@
+"""Weight-stationary processing element with a shadow weight register."""
+
+from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from hdl.arith import CODE_SHAPE
+
+
+class ProcessingElement(wiring.Component):
+    """One PE: stationary weight, shadow weight, MAC and the registers of the systolic links.
+
+    Activations travel left to right and partial sums top to bottom, one register per PE.
+    Weights for the next fold travel down the column (one register per PE) and are captured
+    into the shadow register when ``w_load_in`` is set; ``w_load`` travels left to right one
+    cycle per PE, so loading follows the same diagonal wavefront as the activations.
+
+    The ``switch`` bit arrives with the first activation of a fold: in that cycle the MAC
+    uses the shadow weight and the shadow is copied into the stationary weight, so consecutive
+    folds run back to back with no bubble. A shadow write and a switch in the same cycle are
+    safe: the switch reads the old shadow.
+
+    Parameters
+    ----------
+    arith : arithmetic object (see :mod:`hdl.arith`)
+
+    Members
+    -------
+    a_in, a_out : In/Out(arith.act_operand_shape)
+        Activation operand; ``a_out`` is ``a_in`` one cycle later.
+    switch_in, switch_out : In/Out(1)
+    w_in, w_out : In/Out(8)
+        Weight code travelling down the column; ``w_out`` is ``w_in`` one cycle later.
+    w_load_in, w_load_out : In/Out(1)
+        Capture ``w_in`` into the shadow weight; ``w_load_out`` is ``w_load_in`` delayed.
+    psum_in, psum_out : In/Out(arith.psum_shape)
+        ``psum_out`` is ``psum_in + a_in·weight`` one cycle later.
+
+    Latency: one cycle on every link.
+    """
+
+    def __init__(self, *, arith):
+        self._arith = arith
+        super().__init__(
+            {
+                "a_in": In(arith.act_operand_shape),
+                "switch_in": In(1),
+                "w_in": In(CODE_SHAPE),
+                "w_load_in": In(1),
+                "psum_in": In(arith.psum_shape),
+                "a_out": Out(arith.act_operand_shape),
+                "switch_out": Out(1),
+                "w_out": Out(CODE_SHAPE),
+                "w_load_out": Out(1),
+                "psum_out": Out(arith.psum_shape),
+            }
+        )
+
+    @property
+    def arith(self):
+        return self._arith
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.mac = mac = self._arith.create_mac()
+
+        shadow_weight = Signal(CODE_SHAPE, reset_less=True)
+        weight = Signal(CODE_SHAPE, reset_less=True)
+        with m.If(self.w_load_in):
+            m.d.sync += shadow_weight.eq(self.w_in)
+        with m.If(self.switch_in):
+            m.d.sync += weight.eq(shadow_weight)
+        active_weight = Signal(unsigned(8))
+        m.d.comb += active_weight.eq(Mux(self.switch_in, shadow_weight, weight))
+
+        m.d.comb += [
+            mac.a.eq(self.a_in),
+            mac.w.eq(self._arith.weight_operand(active_weight)),
+            mac.psum_in.eq(self.psum_in),
+        ]
+        # Data registers need no reset: results are qualified by the array's valid pipeline.
+        a_reg = Signal.like(self.a_out, reset_less=True)
+        w_reg = Signal.like(self.w_out, reset_less=True)
+        psum_reg = Signal.like(self.psum_out, reset_less=True)
+        m.d.sync += [
+            a_reg.eq(self.a_in),
+            w_reg.eq(self.w_in),
+            psum_reg.eq(mac.psum_out),
+            self.switch_out.eq(self.switch_in),
+            self.w_load_out.eq(self.w_load_in),
+        ]
+        m.d.comb += [
+            self.a_out.eq(a_reg),
+            self.w_out.eq(w_reg),
+            self.psum_out.eq(psum_reg),
+        ]
+        return m
