@@ -51,12 +51,11 @@ def wrap(x, width):
     if isinstance(x, int):
         x &= (1 << width) - 1
         return x - (1 << width) if x >> (width - 1) else x
-    x = np.asarray(x)
-    if width == 64:
-        return x.astype(np.int64)
-    modulus = 1 << width
-    half = 1 << (width - 1)
-    return ((x.astype(np.int64) + half) % modulus - half).astype(np.int64)
+    # Shift the low W bits to the top of a uint64 and shift back arithmetically: exact for
+    # every width up to 64, with no modulus that could overflow int64.
+    shift = np.uint64(64 - width)
+    bits = np.asarray(x).astype(np.int64).astype(np.uint64) << shift
+    return bits.view(np.int64) >> np.int64(64 - width)
 
 
 def _check_operand(name, x, lo, hi):

@@ -115,7 +115,8 @@ class SystolicArray(wiring.Component):
             row_inputs.append((skewed_operand, skewed_switch))
 
         # --- weight entry: input register, per-column skew and the row-tag pipeline ----------
-        weight_tag = Signal(range(rows), name="weight_tag")
+        # At least one bit: a zero-width tag (rows == 1) becomes an invalid [-1:0] vector.
+        weight_tag = Signal(range(max(rows, 2)), name="weight_tag")
         weight_valid = Signal(name="weight_valid")
         weight_row = Signal(weight_row_layout(cfg), name="weight_row", reset_less=True)
         m.d.sync += [weight_valid.eq(weight_fire), weight_tag.eq(beats_before)]
