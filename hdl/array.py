@@ -168,9 +168,7 @@ class SystolicArray(wiring.Component):
             )
         pipeline_stages = self.latency - 1  # the FIFO adds the last cycle
         out_valid = _delay(m, act_fire, pipeline_stages, "row_valid", reset_less=False)
-        m.d.comb += out_row.last.eq(
-            _delay(m, self.acts.payload.last, pipeline_stages, "row_last")
-        )
+        m.d.comb += out_row.last.eq(_delay(m, self.acts.payload.last, pipeline_stages, "row_last"))
 
         m.submodules.result_fifo = result_fifo = fifo.SyncFIFO(
             width=result_layout.size, depth=cfg.result_fifo_depth

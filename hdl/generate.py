@@ -7,18 +7,18 @@ from amaranth.back import verilog
 from amaranth.hdl import Shape
 from amaranth.lib import wiring
 
+from hdl.arith import arithmetic_for
 from hdl.array import SystolicArray
 from hdl.pe import ProcessingElement
-from hdl.arith import arithmetic_for
 
 GENERATOR_VERSION = "0.1.0"
 ARRAY_TOP = "systolic_array"
 PE_TOP = "systolix_pe"
 
 
-def array_verilog(config, name=ARRAY_TOP):
+def array_verilog(config, name=ARRAY_TOP, *, top=None):
     """Verilog text of the :class:`~hdl.array.SystolicArray` for ``config``."""
-    top = SystolicArray(config)
+    top = SystolicArray(config) if top is None else top
     return verilog.convert(top, name=name, emit_src=False)
 
 
@@ -31,7 +31,7 @@ def pe_verilog(config, name=PE_TOP):
 def port_list(component):
     """``[(verilog_name, direction, width), …]`` of a component's signature, clk/rst first."""
     ports = [("clk", "input", 1), ("rst", "input", 1)]
-    for path, member, value in component.signature.flatten(component):
+    for path, member, _value in component.signature.flatten(component):
         name = "__".join(str(p) for p in path)
         direction = "input" if member.flow == wiring.In else "output"
         ports.append((name, direction, Shape.cast(member.shape).width))
@@ -46,15 +46,16 @@ def generate(config, out_dir):
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     verilog_path = out / f"{ARRAY_TOP}.v"
-    verilog_path.write_text(array_verilog(config))
-    ports = port_list(SystolicArray(config))
+    top = SystolicArray(config)
+    ports = port_list(top)
+    verilog_path.write_text(array_verilog(config, top=top))
     manifest = {
         "generator": "systolix",
         "generator_version": GENERATOR_VERSION,
         "top": ARRAY_TOP,
         "config": config.to_dict(),
         "config_id": config.id,
-        "latency": SystolicArray(config).latency,
+        "latency": top.latency,
         "ports": [{"name": n, "direction": d, "width": w} for n, d, w in ports],
         "files": [verilog_path.name],
     }

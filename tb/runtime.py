@@ -78,20 +78,26 @@ def validate_gemm(config, a, b, *, act_unsigned=False, allow_overflow=False):
         if not np.issubdtype(x.dtype, np.integer):
             raise TypeError(f"{name} must hold integers, got dtype {x.dtype}")
     if a.shape[1] != b.shape[0]:
-        raise ValueError(f"a is {a.shape[0]}×{a.shape[1]} but b is {b.shape[0]}×{b.shape[1]}: "
-                         "a's columns must equal b's rows (K)")
+        raise ValueError(
+            f"a is {a.shape[0]}×{a.shape[1]} but b is {b.shape[0]}×{b.shape[1]}: "
+            "a's columns must equal b's rows (K)"
+        )
     lo, hi = operand_range(act_unsigned)
     kind = "uint8" if act_unsigned else "int8"
     if a.min() < lo or a.max() > hi:
-        raise ValueError(f"a holds {kind} activations: values must be between {lo} and {hi}, "
-                         f"got {a.min()}..{a.max()}")
+        raise ValueError(
+            f"a holds {kind} activations: values must be between {lo} and {hi}, "
+            f"got {a.min()}..{a.max()}"
+        )
     if b.min() < -128 or b.max() > 127:
-        raise ValueError(f"b holds int8 weights: values must be between -128 and 127, "
-                         f"got {b.min()}..{b.max()}")
+        raise ValueError(
+            f"b holds int8 weights: values must be between -128 and 127, got {b.min()}..{b.max()}"
+        )
     k = a.shape[1]
     if k > config.max_k and not allow_overflow:
-        raise ValueError(f"K must be at most max_k={config.max_k} of configuration "
-                         f"{config.id}, got {k}")
+        raise ValueError(
+            f"K must be at most max_k={config.max_k} of configuration {config.id}, got {k}"
+        )
     return a, b
 
 
@@ -117,8 +123,9 @@ def run_gemm_batch(config, jobs, *, seed=None, allow_overflow=False):
     if not isinstance(config, ArrayConfig):
         raise TypeError(f"config must be an ArrayConfig, got {type(config).__name__}")
     for job in jobs:
-        validate_gemm(config, job.a, job.b, act_unsigned=job.act_unsigned,
-                      allow_overflow=allow_overflow)
+        validate_gemm(
+            config, job.a, job.b, act_unsigned=job.act_unsigned, allow_overflow=allow_overflow
+        )
         for name in ("weight_stall", "act_stall", "result_stall"):
             p = getattr(job, name)
             if not 0 <= p < 1:

@@ -1,14 +1,17 @@
 """Shared pytest fixtures: seeds that are explicit and printed on failure."""
 
 import os
+import zlib
 
 import pytest
 
 
 @pytest.fixture
 def seed(request):
-    """Seed for random stimulus: ``SYSTOLIX_SEED`` or a stable per-test value, reported on failure."""
-    value = int(os.environ.get("SYSTOLIX_SEED", "0")) or (hash(request.node.nodeid) & 0x7FFFFFFF)
-    request.node.user_properties.append(("seed", value))
+    """Random-stimulus seed: ``SYSTOLIX_SEED`` if set, else a stable hash of the test's id.
+
+    It is printed, so a failing test's output names the seed to rerun it with.
+    """
+    value = int(os.environ.get("SYSTOLIX_SEED", "0")) or zlib.crc32(request.node.nodeid.encode())
     print(f"seed={value}")
     return value

@@ -20,13 +20,26 @@ def config_id(shape):
     return ArrayConfig(rows=shape[0], cols=shape[1]).id
 
 
+def per_config(shapes):
+    """Parameters grouped by configuration, so pytest-xdist runs each build on one worker."""
+    return [
+        pytest.param(s, id=config_id(s), marks=pytest.mark.xdist_group(config_id(s)))
+        for s in shapes
+    ]
+
+
 def random_shapes(rng, rows, cols, count):
     """GEMM shapes around the array size: M < R, K < R, K = 1, ragged K and N, several folds."""
-    shapes = [(1, 1, 1), (max(1, rows - 1), 1, cols), (2, max(1, rows // 2), 1),
-              (rows + 3, 2 * rows + 1, 2 * cols + 1)]
+    shapes = [
+        (1, 1, 1),
+        (max(1, rows - 1), 1, cols),
+        (2, max(1, rows // 2), 1),
+        (rows + 3, 2 * rows + 1, 2 * cols + 1),
+    ]
     while len(shapes) < count:
-        shapes.append(tuple(int(x) for x in rng.integers(1, [3 * rows + 4, 3 * rows + 4,
-                                                              3 * cols + 4])))
+        shapes.append(
+            tuple(int(x) for x in rng.integers(1, [3 * rows + 4, 3 * rows + 4, 3 * cols + 4]))
+        )
     return shapes
 
 
@@ -38,14 +51,16 @@ def extreme_jobs(rows, cols):
         GemmJob(np.full((m, k), -128), np.full((k, n), -128)),
         GemmJob(np.full((m, k), 127), np.full((k, n), 127)),
         GemmJob(np.full((m, k), -128), np.full((k, n), 127)),
-        GemmJob(alternating, alternating.T[:, :n].copy() if alternating.shape[0] >= n
-                else np.full((k, n), -128)),
+        GemmJob(
+            alternating,
+            alternating.T[:, :n].copy() if alternating.shape[0] >= n else np.full((k, n), -128),
+        ),
         GemmJob(np.full((m, k), 255), np.full((k, n), -128), act_unsigned=True),
         GemmJob(np.full((m, k), 0), np.full((k, n), -128)),
     ]
 
 
-@pytest.mark.parametrize("shape", CONFIGS, ids=config_id)
+@pytest.mark.parametrize("shape", per_config(CONFIGS))
 def test_array_random_gemms_exact_cycles(shape, seed):
     """Random and extreme GEMMs, no stalls: bit-exact, and cycles equal the model exactly."""
     rows, cols = shape
@@ -55,8 +70,13 @@ def test_array_random_gemms_exact_cycles(shape, seed):
     for i, (m, k, n) in enumerate(random_shapes(rng, rows, cols, 10)):
         act_unsigned = i % 3 == 2
         lo, hi = (0, 256) if act_unsigned else (-128, 128)
-        jobs.append(GemmJob(rng.integers(lo, hi, (m, k)), rng.integers(-128, 128, (k, n)),
-                            act_unsigned=act_unsigned))
+        jobs.append(
+            GemmJob(
+                rng.integers(lo, hi, (m, k)),
+                rng.integers(-128, 128, (k, n)),
+                act_unsigned=act_unsigned,
+            )
+        )
     jobs += extreme_jobs(rows, cols)
     runs = run_gemm_batch(cfg, jobs, seed=seed)
     for job, run in zip(jobs, runs, strict=True):
@@ -66,7 +86,7 @@ def test_array_random_gemms_exact_cycles(shape, seed):
         assert run.cycles == array_cycles(rows, cols, m, k, n), f"M={m} K={k} N={n}"
 
 
-@pytest.mark.parametrize("shape", [(1, 1), (3, 5), (4, 1), (8, 8), (16, 16)], ids=config_id)
+@pytest.mark.parametrize("shape", per_config([(1, 1), (3, 5), (4, 1), (8, 8), (16, 16)]))
 def test_array_stalls_and_reset(shape, seed):
     """Random valid/ready stalls on all three streams, and a reset in the middle of a GEMM
     followed by correct GEMMs: nothing lost, nothing corrupted."""
@@ -101,6 +121,7 @@ def test_array_stalls_and_reset(shape, seed):
             assert run.cycles == array_cycles(rows, cols, m, k, n)
 
 
+@pytest.mark.xdist_group("r8c8-int8")
 def test_array_max_k_extremes(seed):
     """K = max_k = 4096 of −128·−128 fills the 28-bit accumulator to 2^26 exactly (§6.10)."""
     cfg = ArrayConfig(rows=8, cols=8)
@@ -128,6 +149,7 @@ def test_array_narrow_accumulator_wraps_like_golden(seed):
     assert run.c[0, 0] == 0  # 40·16384 = 10·2^16
 
 
+@pytest.mark.xdist_group("r3c5-int8")
 def test_run_gemm_acceptance_3x5():
     """Issue acceptance: 3×5 with M=37, K=11, N=13 is exact and takes the modelled cycles."""
     cfg = ArrayConfig(rows=3, cols=5)

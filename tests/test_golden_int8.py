@@ -27,8 +27,18 @@ def python_gemm(a, b, width):
 @pytest.mark.parametrize(
     ("k", "width"),
     # NUMERICS.md §3.1 table, int8×int8 row.
-    [(1, 16), (2, 17), (16, 20), (64, 22), (256, 24), (1024, 26), (4096, 28), (65536, 32),
-     (131071, 32), (131072, 33)],
+    [
+        (1, 16),
+        (2, 17),
+        (16, 20),
+        (64, 22),
+        (256, 24),
+        (1024, 26),
+        (4096, 28),
+        (65536, 32),
+        (131071, 32),
+        (131072, 33),
+    ],
 )
 def test_acc_width_table_int8(k, width):
     assert int8_acc_width(k) == width
@@ -92,8 +102,12 @@ def test_wrap_matches_python_ints():
 
 @settings(max_examples=200, deadline=None)
 @given(
-    st.integers(1, 9), st.integers(1, 12), st.integers(1, 9), st.booleans(),
-    st.integers(16, 40), st.data(),
+    st.integers(1, 9),
+    st.integers(1, 12),
+    st.integers(1, 9),
+    st.booleans(),
+    st.integers(16, 40),
+    st.data(),
 )
 def test_gemm_matches_python_oracle(m, k, n, act_unsigned, width, data):
     lo, hi = (0, 255) if act_unsigned else (-128, 127)
@@ -106,8 +120,13 @@ def test_gemm_matches_python_oracle(m, k, n, act_unsigned, width, data):
 
 @settings(max_examples=100, deadline=None)
 @given(
-    st.integers(1, 20), st.integers(1, 40), st.integers(1, 20), st.integers(1, 9),
-    st.integers(1, 9), st.integers(16, 28), st.data(),
+    st.integers(1, 20),
+    st.integers(1, 40),
+    st.integers(1, 20),
+    st.integers(1, 9),
+    st.integers(1, 9),
+    st.integers(16, 28),
+    st.data(),
 )
 def test_fold_split_is_exact(m, k, n, rows, cols, width, data):
     """Summing per-fold partial sums with wrap equals the whole GEMM (tiling invariance)."""
@@ -131,7 +150,12 @@ def test_float64_reference_without_wrap():
 def test_fold_schedule_order_and_padding():
     folds = fold_schedule(4, 3, 10, 5)
     assert [(f.k0, f.n0, f.k_len, f.n_len) for f in folds] == [
-        (0, 0, 4, 3), (4, 0, 4, 3), (8, 0, 2, 3), (0, 3, 4, 2), (4, 3, 4, 2), (8, 3, 2, 2),
+        (0, 0, 4, 3),
+        (4, 0, 4, 3),
+        (8, 0, 2, 3),
+        (0, 3, 4, 2),
+        (4, 3, 4, 2),
+        (8, 3, 2, 2),
     ]
     a = np.arange(20).reshape(2, 10) % 100
     b = np.arange(50).reshape(10, 5) % 100

@@ -26,8 +26,13 @@ class PEModel:
         else:
             active = self.weight
         product_sum = None if active is None else wrap(psum + a * active, ACC_WIDTH)
-        outputs = {"a_out": a, "switch_out": switch, "w_out": w, "w_load_out": w_load,
-                   "psum_out": product_sum}
+        outputs = {
+            "a_out": a,
+            "switch_out": switch,
+            "w_out": w,
+            "w_load_out": w_load,
+            "psum_out": product_sum,
+        }
         if w_load:
             self.shadow = w
         self.outputs = outputs

@@ -1,0 +1,48 @@
+# systolix: the verbs a user types. Every target that needs the venv creates it when missing.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+ROWS   ?= 8
+COLS   ?= 8
+MAC    ?= int8
+TARGET ?= ecp5
+JOBS   ?= 2
+
+.PHONY: setup demo verilog test test-full synth lint clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## Generate the default 8×8 INT8 array, run one GEMM in Verilator, print cycles and ECP5 area.
+demo: $(STAMP)
+	$(BIN)/systolix demo --rows $(ROWS) --cols $(COLS) --mac $(MAC)
+
+verilog: $(STAMP)
+	$(BIN)/systolix generate --rows $(ROWS) --cols $(COLS) --mac $(MAC) \
+		--out build/verilog/r$(ROWS)c$(COLS)-$(MAC)
+
+## Golden-model, unit and Verilator regression tests (the CI suite, < 20 min on 2 cores).
+test: $(STAMP)
+	$(BIN)/pytest -n $(JOBS) --dist loadgroup -m "not slow"
+
+## Everything, including the slow sweeps.
+test-full: $(STAMP)
+	$(BIN)/pytest -n $(JOBS) --dist loadgroup
+
+synth: $(STAMP)
+	$(BIN)/systolix synth --rows $(ROWS) --cols $(COLS) --mac $(MAC) --target $(TARGET)
+
+lint: $(STAMP)
+	$(BIN)/ruff check hdl golden tb scripts tests
+	$(BIN)/ruff format --check hdl golden tb scripts tests
+
+clean:
+	rm -rf build

@@ -1,0 +1,1 @@
+"""The systolix command line and its flow scripts (generation, lint, synthesis, reports)."""

@@ -1,0 +1,180 @@
+"""``systolix``: generate, lint, simulate and synthesize weight-stationary systolic arrays."""
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from golden import array_cycles, gemm_int8, tier_cycles
+from golden.perf import utilization
+from hdl.config import MAC_KINDS, ArrayConfig
+
+
+class UsageError(Exception):
+    """Bad input at the command line: one line on stderr, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(message)
+
+
+def _add_config_args(parser, *, rows=8, cols=8):
+    parser.add_argument("--rows", type=int, default=rows, help=f"PE rows R (default {rows})")
+    parser.add_argument("--cols", type=int, default=cols, help=f"PE columns C (default {cols})")
+    parser.add_argument("--mac", default="int8", help=f"MAC kind: {', '.join(MAC_KINDS)}")
+    parser.add_argument("--max-k", type=int, default=4096, help="largest K (default 4096)")
+    parser.add_argument(
+        "--acc-width", type=int, default=None, help="accumulator bits (default: exact for --max-k)"
+    )
+
+
+def _config(args):
+    return ArrayConfig(
+        rows=args.rows, cols=args.cols, mac=args.mac, max_k=args.max_k, acc_width=args.acc_width
+    )
+
+
+def cmd_generate(args):
+    from hdl.generate import generate
+
+    cfg = _config(args)
+    path = generate(cfg, args.out)
+    print(
+        f"{cfg.id}: wrote {path}, {Path(args.out) / 'manifest.json'}, "
+        f"{Path(args.out) / 'filelist.f'}"
+    )
+    return 0
+
+
+def cmd_lint(args):
+    from hdl.generate import ARRAY_TOP, generate
+    from scripts.lint import lint_verilog
+
+    cfg = _config(args)
+    out = Path(args.out or f"build/lint/{cfg.id}")
+    path = generate(cfg, out)
+    ok, output = lint_verilog(path, ARRAY_TOP)
+    print(output or f"{cfg.id}: verilator -Wall lint clean")
+    return 0 if ok else 1
+
+
+def _random_operands(rng, m, k, n, act_unsigned):
+    lo, hi = (0, 256) if act_unsigned else (-128, 128)
+    return rng.integers(lo, hi, (m, k)), rng.integers(-128, 128, (k, n))
+
+
+def run_and_report(cfg, m, k, n, seed, act_unsigned=False):
+    """Run one random GEMM in Verilator, print the check and the cycle figures; return ok."""
+    from tb.runtime import run_gemm
+
+    rng = np.random.default_rng(seed)
+    a, b = _random_operands(rng, m, k, n, act_unsigned)
+    run = run_gemm(cfg, a, b, act_unsigned=act_unsigned, seed=seed)
+    want = gemm_int8(a, b, cfg.acc_width, act_unsigned=act_unsigned)
+    ok = bool(np.array_equal(run.c, want))
+    model = array_cycles(cfg.rows, cfg.cols, m, k, n)
+    tiers = tier_cycles(cfg.rows, cfg.cols, m, k, n)
+    print(
+        f"{cfg.id}: GEMM M={m} K={k} N={n} seed={seed}: "
+        f"{'PASS' if ok else 'FAIL'} (bit-exact vs golden model)"
+    )
+    print(
+        f"  cycles {run.cycles} (model {model}, "
+        f"{'equal' if run.cycles == model else 'DIFFERENT'}); "
+        f"T3 {tiers['T3']}, T1 {tiers['T1']}, ideal {tiers['ideal']}"
+    )
+    print(
+        f"  utilization {utilization(cfg.rows, cfg.cols, m, k, n, run.cycles):.1%} of {cfg.pes} PEs"
+    )
+    return ok and run.cycles == model
+
+
+def cmd_run_gemm(args):
+    cfg = _config(args)
+    for name in ("m", "k", "n"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name} must be at least 1, got {getattr(args, name)}")
+    if args.k > cfg.max_k:
+        raise ValueError(f"--k must be at most --max-k={cfg.max_k}, got {args.k}")
+    ok = run_and_report(cfg, args.m, args.k, args.n, args.seed, args.act_unsigned)
+    return 0 if ok else 1
+
+
+def cmd_synth(args):
+    from scripts.synth import synthesize, write_reports
+
+    cfg = _config(args)
+    out = Path(args.out or f"build/synth/{cfg.id}-{args.target}")
+    report = synthesize(cfg, args.target, out)
+    md = write_reports(report, out)
+    print(Path(md).read_text() if Path(md).exists() else md)
+    return 0
+
+
+def cmd_demo(args):
+    from hdl.generate import generate
+    from scripts.synth import synthesize, write_reports
+
+    cfg = _config(args)
+    out = Path("build/demo")
+    path = generate(cfg, out / "verilog")
+    print(f"generated {path}")
+    ok = run_and_report(cfg, args.m, args.k, args.n, args.seed)
+    if not args.no_synth:
+        report = synthesize(cfg, "ecp5", out / "synth-ecp5")
+        md = write_reports(report, out / "synth-ecp5")
+        print(Path(md).read_text())
+    return 0 if ok else 1
+
+
+def build_parser():
+    parser = _Parser(prog="systolix", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("generate", help="write Verilog, manifest.json and filelist.f")
+    _add_config_args(p)
+    p.add_argument("--out", required=True, help="output directory")
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("lint", help="generate and lint with verilator -Wall")
+    _add_config_args(p)
+    p.add_argument("--out", default=None, help="output directory (default build/lint/<id>)")
+    p.set_defaults(func=cmd_lint)
+
+    p = sub.add_parser("run-gemm", help="run one random GEMM in Verilator against the golden model")
+    _add_config_args(p)
+    for name in ("m", "k", "n"):
+        p.add_argument(f"--{name}", type=int, required=True)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--act-unsigned", action="store_true", help="uint8 activations")
+    p.set_defaults(func=cmd_run_gemm)
+
+    p = sub.add_parser("synth", help="yosys synthesis: cells, LUT, FF, DSP, BRAM per PE and total")
+    _add_config_args(p)
+    p.add_argument("--target", default="ecp5", help="generic, ecp5 or ice40")
+    p.add_argument("--out", default=None, help="output directory (default build/synth/...)")
+    p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("demo", help="generate, simulate one GEMM and synthesize the default array")
+    _add_config_args(p)
+    for name in ("m", "k", "n"):
+        p.add_argument(f"--{name}", type=int, default=64)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--no-synth", action="store_true", help="skip the ECP5 area summary")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv=None):
+    try:
+        args = build_parser().parse_args(argv)
+        return args.func(args)
+    except (UsageError, ValueError, TypeError) as exc:
+        print(f"systolix: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""ArrayConfig validation, derived widths and JSON round trip."""
+
+import pytest
+
+from hdl.config import ArrayConfig
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"rows": 0}, "rows must be between 1 and 128, got 0"),
+        ({"cols": 129}, "cols must be between 1 and 128, got 129"),
+        ({"rows": 2.5}, "rows must be between 1 and 128, got 2.5"),
+        ({"mac": "fp16"}, "mac must be one of int8, got 'fp16'"),
+        ({"max_k": 0}, "max_k must be between 1 and"),
+        ({"acc_width": 27}, "acc_width must be between 28 and 64 for max_k=4096"),
+        ({"acc_width": 65}, "acc_width must be between 28 and 64"),
+        ({"result_fifo_depth": 0}, "result_fifo_depth must be between 1 and 4096, got 0"),
+    ],
+)
+def test_config_rejects_bad_parameters(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ArrayConfig(**kwargs)
+
+
+def test_config_derives_exact_width_and_full_rate_fifo():
+    cfg = ArrayConfig(rows=8, cols=4)
+    assert cfg.acc_width == 28  # NUMERICS.md §3.1, K = 4096
+    # uint8 activations (Pmax 32640) need one more bit than int8 (32) at K = 131071.
+    assert ArrayConfig(max_k=131071).acc_width == 33
+    assert ArrayConfig(max_k=65536).acc_width == 32
+    assert cfg.result_fifo_depth == 8 + 4 + 2
+    assert cfg.id == "r8c4-int8"
+
+
+def test_config_id_names_non_defaults():
+    assert ArrayConfig(rows=3, cols=5, max_k=64, acc_width=30).id == "r3c5-int8-k64-w30"
+    assert ArrayConfig(result_fifo_depth=3).id == "r8c8-int8-q3"
+
+
+def test_config_json_round_trip():
+    cfg = ArrayConfig(rows=3, cols=5, max_k=100, result_fifo_depth=4)
+    again = ArrayConfig.from_json(cfg.to_json())
+    assert again == cfg and again.id == cfg.id
+    assert cfg.to_env()["SYSTOLIX_CONFIG"] == cfg.to_json()
+    with pytest.raises(ValueError, match="unknown ArrayConfig fields: depth"):
+        ArrayConfig.from_json('{"rows": 2, "depth": 3}')
