@@ -44,13 +44,16 @@ def int8_acc_width(k, *, bias_max=0, act_unsigned=False):
 def wrap(x, width):
     """Wrap integers to ``width``-bit two's complement (§3.2), element-wise.
 
-    Works on Python ints and on NumPy integer arrays (computed in int64 or object dtype).
+    Works on Python ints of any width (the FP8 Kulisch sums reach 77+ bits) and on NumPy
+    integer arrays (widths up to 64).
     """
-    if not 1 <= width <= 64:
-        raise ValueError(f"width must be between 1 and 64, got {width}")
+    if width < 1:
+        raise ValueError(f"width must be at least 1, got {width}")
     if isinstance(x, int):
         x &= (1 << width) - 1
         return x - (1 << width) if x >> (width - 1) else x
+    if width > 64:
+        raise ValueError(f"width must be between 1 and 64 for NumPy arrays, got {width}")
     # Shift the low W bits to the top of a uint64 and shift back arithmetically: exact for
     # every width up to 64, with no modulus that could overflow int64.
     shift = np.uint64(64 - width)

@@ -1,12 +1,16 @@
 """Arithmetic of each MAC kind, behind one interface the PE and array skeleton share.
 
-A MAC kind says how raw 8-bit codes become multiplier operands (decoded once, at the array
-edge, not in every PE), what a partial sum looks like, and which MAC component a PE holds.
-Adding a number format means adding a class here and a MAC component, never another array.
+A MAC kind says how raw 8-bit codes become multiplier operands (activations are decoded once
+per row at the array edge, weights inside the PE), what a partial sum looks like, and which
+MAC component a PE holds. Adding a number format means adding a class here and a MAC
+component, never another array.
 """
 
 from amaranth.hdl import Mux, signed, unsigned
 
+from hdl.config import FP8_FORMAT_PAIRS as FP8_PAIRS
+from hdl.fp8_decode import Fp8Decoder, fp8_operand_layout
+from hdl.mac_fp8 import Fp8Mac, kulisch_psum_layout
 from hdl.mac_int8 import Int8Mac
 
 CODE_SHAPE = unsigned(8)
@@ -33,19 +37,62 @@ class Int8Arithmetic:
     def psum_shape(self):
         return signed(self._acc_width)
 
-    def act_operand(self, code, act_unsigned):
+    def act_operand(self, m, code, act_unsigned, *, name):
         """Operand of an activation code: zero-extended for uint8, sign-extended for int8."""
         return Mux(act_unsigned, code.as_unsigned(), code.as_signed())
 
-    def weight_operand(self, code):
+    def weight_operand(self, m, code):
         return code.as_signed()
 
     def create_mac(self):
         return Int8Mac(acc_width=self._acc_width)
 
 
+class Fp8Arithmetic:
+    """FP8 operands (E4M3 / E5M2, either side) with exact Kulisch accumulation (§2).
+
+    Partial sums are the exact W-bit integer in units of ``2^L`` plus NaN/+Inf/−Inf flags;
+    rounding to binary32 happens once, after all folds are summed (``hdl.round_f32``).
+    The ``act_unsigned`` flag of the activation stream is ignored.
+    """
+
+    mac_latency = Fp8Mac.latency  # ArrayConfig.mac_latency states the same for sizing
+
+    def __init__(self, name, acc_width):
+        self.name = name
+        self.act_fmt, self.weight_fmt = FP8_PAIRS[name]
+        self._acc_width = acc_width
+
+    @property
+    def act_operand_shape(self):
+        return fp8_operand_layout(self.act_fmt)
+
+    @property
+    def weight_operand_shape(self):
+        return fp8_operand_layout(self.weight_fmt)
+
+    @property
+    def psum_shape(self):
+        return kulisch_psum_layout(self._acc_width)
+
+    def act_operand(self, m, code, act_unsigned, *, name):
+        decoder = m.submodules[name] = Fp8Decoder(self.act_fmt)
+        m.d.comb += decoder.code.eq(code)
+        return decoder.operand
+
+    def weight_operand(self, m, code):
+        decoder = m.submodules.weight_decoder = Fp8Decoder(self.weight_fmt)
+        m.d.comb += decoder.code.eq(code)
+        return decoder.operand
+
+    def create_mac(self):
+        return Fp8Mac(act_fmt=self.act_fmt, weight_fmt=self.weight_fmt, acc_width=self._acc_width)
+
+
 def arithmetic_for(config):
     """The arithmetic object of ``config.mac``."""
     if config.mac == "int8":
         return Int8Arithmetic(config.acc_width)
+    if config.mac in FP8_PAIRS:
+        return Fp8Arithmetic(config.mac, config.acc_width)
     raise ValueError(f"mac {config.mac!r} has no arithmetic implementation")

@@ -106,7 +106,11 @@ class SystolicArray(wiring.Component):
             operand = Signal(arith.act_operand_shape, name=f"act_operand_{r}", reset_less=True)
             switch = Signal(name=f"act_switch_{r}")
             m.d.sync += [
-                operand.eq(arith.act_operand(code, self.acts.payload.act_unsigned)),
+                operand.eq(
+                    arith.act_operand(
+                        m, code, self.acts.payload.act_unsigned, name=f"act_decoder_{r}"
+                    )
+                ),
                 switch.eq(fold_start),
             ]
             # Row r enters r cycles late so that A[m, r] meets the partial sum from row r−1.

@@ -4,14 +4,21 @@ import dataclasses
 import json
 from dataclasses import dataclass
 
+from golden.fp8 import fp8_acc_width
 from golden.int8 import int8_acc_width
 
-#: MAC kinds the generator builds.
-MAC_KINDS = ("int8",)
+#: MAC kinds the generator builds: INT8, and FP8 as activation × weight formats
+#: (``e4m3xe5m2`` is E4M3 activations times E5M2 weights).
+MAC_KINDS = ("int8", "e4m3", "e5m2", "e4m3xe5m2")
+FP8_FORMAT_PAIRS = {
+    "e4m3": ("e4m3", "e4m3"),
+    "e5m2": ("e5m2", "e5m2"),
+    "e4m3xe5m2": ("e4m3", "e5m2"),
+}
 
 MAX_DIM = 128
 MAX_K_LIMIT = 1 << 24
-INT8_ACC_WIDTH_LIMIT = 64
+ACC_WIDTH_LIMIT = {"int8": 64, "e4m3": 256, "e5m2": 256, "e4m3xe5m2": 256}
 
 
 @dataclass(frozen=True)
@@ -25,7 +32,8 @@ class ArrayConfig:
     cols : int
         PE columns C (the N direction), 1 to 128.
     mac : str
-        MAC kind, one of :data:`MAC_KINDS`.
+        MAC kind, one of :data:`MAC_KINDS`: ``int8`` (int8 weights, int8 or uint8
+        activations) or an FP8 pair with exact Kulisch accumulation (NUMERICS.md §2).
     max_k : int
         Largest total reduction length K the accumulator must hold without overflow.
     acc_width : int or None
@@ -34,7 +42,8 @@ class ArrayConfig:
     result_fifo_depth : int or None
         Result rows the output buffer holds. The array never stalls inside, so activations
         are only accepted while a slot is free for their result; ``None`` sizes it for full
-        throughput with an always-ready consumer (``rows + cols + 2``).
+        throughput with an always-ready consumer (``rows + cols + 2``, plus the MAC's extra
+        pipeline stages).
     """
 
     rows: int = 8
@@ -57,11 +66,13 @@ class ArrayConfig:
         if self.acc_width is None:
             object.__setattr__(self, "acc_width", need)
         elif not isinstance(self.acc_width, int) or not (
-            need <= self.acc_width <= INT8_ACC_WIDTH_LIMIT
+            need <= self.acc_width <= ACC_WIDTH_LIMIT[self.mac]
         ):
+            section = "§3.1" if self.mac == "int8" else "§2.3"
             raise ValueError(
-                f"acc_width must be between {need} and {INT8_ACC_WIDTH_LIMIT} for "
-                f"max_k={self.max_k} (NUMERICS.md §3.1), got {self.acc_width!r}"
+                f"acc_width must be between {need} and {ACC_WIDTH_LIMIT[self.mac]} for "
+                f"mac={self.mac} max_k={self.max_k} (NUMERICS.md {section}), "
+                f"got {self.acc_width!r}"
             )
         if self.result_fifo_depth is None:
             object.__setattr__(self, "result_fifo_depth", self.full_rate_fifo_depth)
@@ -73,17 +84,37 @@ class ArrayConfig:
             )
 
     @property
+    def is_fp8(self):
+        return self.mac in FP8_FORMAT_PAIRS
+
+    @property
+    def fp8_formats(self):
+        """``(activation format, weight format)`` of an FP8 kind."""
+        return FP8_FORMAT_PAIRS[self.mac]
+
+    @property
     def min_acc_width(self):
-        """Smallest exact accumulator width for ``max_k`` in both activation modes."""
+        """Smallest exact accumulator width for ``max_k`` (both activation modes for INT8)."""
+        if self.is_fp8:
+            return fp8_acc_width(self.max_k, *self.fp8_formats)
         return max(
             int8_acc_width(self.max_k, act_unsigned=False),
             int8_acc_width(self.max_k, act_unsigned=True),
         )
 
     @property
+    def mac_latency(self):
+        """Pipeline stages of the MAC kind beyond the PE register (FP8: the product stage)."""
+        return 1 if self.is_fp8 else 0
+
+    @property
     def full_rate_fifo_depth(self):
-        """Result FIFO depth at which an always-ready consumer never throttles the input."""
-        return self.rows + self.cols + 2
+        """Result FIFO depth at which an always-ready consumer never throttles the input.
+
+        A row accepted at t is delivered at ``t + rows + cols + 1 + mac_latency``; the slot is
+        reserved for that whole time, so one more slot than rows in flight is needed.
+        """
+        return self.rows + self.cols + 2 + self.mac_latency
 
     @property
     def pes(self):

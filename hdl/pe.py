@@ -75,7 +75,7 @@ class ProcessingElement(wiring.Component):
 
         m.d.comb += [
             mac.a.eq(self.a_in),
-            mac.w.eq(self._arith.weight_operand(active_weight)),
+            mac.w.eq(self._arith.weight_operand(m, active_weight)),
             mac.psum_in.eq(self.psum_in),
         ]
         # Data registers need no reset: results are qualified by the array's valid pipeline.

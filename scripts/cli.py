@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from golden import array_cycles, gemm_int8, tier_cycles
+from golden import array_cycles, tier_cycles
+from golden.fp8 import fp8_to_float
 from golden.perf import utilization
 from hdl.config import MAC_KINDS, ArrayConfig
 
@@ -60,21 +61,31 @@ def cmd_lint(args):
     return 0 if ok else 1
 
 
-def _random_operands(rng, m, k, n, act_unsigned):
-    lo, hi = (0, 256) if act_unsigned else (-128, 128)
-    return rng.integers(lo, hi, (m, k)), rng.integers(-128, 128, (k, n))
+def _random_operands(cfg, rng, m, k, n, act_unsigned):
+    if not cfg.is_fp8:
+        lo, hi = (0, 256) if act_unsigned else (-128, 128)
+        return rng.integers(lo, hi, (m, k)), rng.integers(-128, 128, (k, n))
+
+    def finite_codes(fmt, shape):
+        values = fp8_to_float(np.arange(256), fmt)
+        return rng.choice(np.flatnonzero(np.isfinite(values)), shape)
+
+    fa, fb = cfg.fp8_formats
+    return finite_codes(fa, (m, k)), finite_codes(fb, (k, n))
 
 
 def run_and_report(cfg, m, k, n, seed, act_unsigned=False):
     """Run one random GEMM in Verilator, print the check and the cycle figures; return ok."""
+    from tb.numerics import numerics_for
     from tb.runtime import run_gemm
 
     rng = np.random.default_rng(seed)
-    a, b = _random_operands(rng, m, k, n, act_unsigned)
+    a, b = _random_operands(cfg, rng, m, k, n, act_unsigned)
     run = run_gemm(cfg, a, b, act_unsigned=act_unsigned, seed=seed)
-    want = gemm_int8(a, b, cfg.acc_width, act_unsigned=act_unsigned)
-    ok = bool(np.array_equal(run.c, want))
-    model = array_cycles(cfg.rows, cfg.cols, m, k, n)
+    numerics = numerics_for(cfg)
+    want = numerics.expected(a, b, act_unsigned)
+    ok = bool(np.array_equal(numerics.comparable(run.c), numerics.comparable(want)))
+    model = array_cycles(cfg.rows, cfg.cols, m, k, n, mac_latency=cfg.mac_latency)
     tiers = tier_cycles(cfg.rows, cfg.cols, m, k, n)
     print(
         f"{cfg.id}: GEMM M={m} K={k} N={n} seed={seed}: "
@@ -88,6 +99,11 @@ def run_and_report(cfg, m, k, n, seed, act_unsigned=False):
     print(
         f"  utilization {utilization(cfg.rows, cfg.cols, m, k, n, run.cycles):.1%} of {cfg.pes} PEs"
     )
+    if cfg.is_fp8:
+        fa, fb = cfg.fp8_formats
+        exact = fp8_to_float(a, fa) @ fp8_to_float(b, fb)
+        scale = np.maximum(np.abs(exact), np.finfo(np.float32).tiny)
+        print(f"  max relative error vs float64: {np.max(np.abs(run.c - exact) / scale):.2e}")
     return ok and run.cycles == model
 
 

@@ -43,9 +43,18 @@ class PayloadCodec:
         self._elem_offsets = [
             array_offset + _field(array_layout, (i,))[0] for i in range(array_layout.length)
         ]
-        elem = Shape.cast(array_layout.elem_shape)
+        elem_shape = array_layout.elem_shape
+        if isinstance(elem_shape, data.StructLayout):
+            # Struct elements (e.g. an exact sum with NaN/Inf flags) unpack to dicts.
+            self._elem_fields = [
+                (name, field.offset, Shape.cast(field.shape)) for name, field in elem_shape
+            ]
+            elem = Shape.cast(elem_shape)
+        else:
+            self._elem_fields = None
+            elem = Shape.cast(elem_shape)
+        self._elem_shape = elem
         self._elem_width = elem.width
-        self._elem_signed = elem.signed
         self._flags = {}
         if isinstance(layout, data.StructLayout):
             for name, field in layout:
@@ -73,14 +82,26 @@ class PayloadCodec:
         return bits
 
     def unpack(self, bits):
-        """``(values, flags)`` of payload bits; signed elements are sign-extended."""
+        """``(values, flags)`` of payload bits; signed fields are sign-extended.
+
+        Struct elements come back as dicts of their fields.
+        """
         mask = (1 << self._elem_width) - 1
-        sign = 1 << (self._elem_width - 1)
         values = []
         for offset in self._elem_offsets:
             v = (bits >> offset) & mask
-            if self._elem_signed and v & sign:
-                v -= 1 << self._elem_width
-            values.append(v)
+            if self._elem_fields is None:
+                values.append(_field_value(v, 0, self._elem_shape))
+            else:
+                values.append(
+                    {name: _field_value(v, off, shape) for name, off, shape in self._elem_fields}
+                )
         flags = {name: (bits >> offset) & 1 for name, offset in self._flags.items()}
         return values, flags
+
+
+def _field_value(bits, offset, shape):
+    v = (bits >> offset) & ((1 << shape.width) - 1)
+    if shape.signed and v >> (shape.width - 1):
+        v -= 1 << shape.width
+    return v

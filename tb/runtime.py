@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from golden.int8 import operand_range
 from hdl.config import ArrayConfig
 from hdl.generate import ARRAY_TOP, array_verilog
+from tb.numerics import numerics_for
 from tb.verilator import VerilatorBuild
 
 
@@ -62,7 +62,10 @@ class GemmJob:
 
 @dataclass
 class GemmRun:
-    """Result of one GEMM in simulation: ``c`` (M×N, int64) and the measured ``cycles``."""
+    """Result of one GEMM in simulation: ``c`` (M×N) and the measured ``cycles``.
+
+    ``c`` is int64 for INT8 and float32 (rounded once from the exact sum) for FP8 kinds.
+    """
 
     c: np.ndarray
     cycles: int
@@ -82,16 +85,21 @@ def validate_gemm(config, a, b, *, act_unsigned=False, allow_overflow=False):
             f"a is {a.shape[0]}×{a.shape[1]} but b is {b.shape[0]}×{b.shape[1]}: "
             "a's columns must equal b's rows (K)"
         )
-    lo, hi = operand_range(act_unsigned)
-    kind = "uint8" if act_unsigned else "int8"
+    numerics = numerics_for(config)
+    lo, hi = numerics.act_range(act_unsigned)
+    if config.is_fp8:
+        kind = f"{config.fp8_formats[0]} codes"
+    else:
+        kind = "uint8 activations" if act_unsigned else "int8 activations"
     if a.min() < lo or a.max() > hi:
         raise ValueError(
-            f"a holds {kind} activations: values must be between {lo} and {hi}, "
-            f"got {a.min()}..{a.max()}"
+            f"a holds {kind}: values must be between {lo} and {hi}, got {a.min()}..{a.max()}"
         )
-    if b.min() < -128 or b.max() > 127:
+    wlo, whi = numerics.weight_range
+    wkind = f"{config.fp8_formats[1]} codes" if config.is_fp8 else "int8 weights"
+    if b.min() < wlo or b.max() > whi:
         raise ValueError(
-            f"b holds int8 weights: values must be between -128 and 127, got {b.min()}..{b.max()}"
+            f"b holds {wkind}: values must be between {wlo} and {whi}, got {b.min()}..{b.max()}"
         )
     k = a.shape[1]
     if k > config.max_k and not allow_overflow:

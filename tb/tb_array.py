@@ -16,9 +16,11 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge
 
-from golden import array_cycles, gemm_int8, split_folds, sum_folds
+from golden import array_cycles, split_folds
+from hdl.arith import arithmetic_for
 from hdl.config import ArrayConfig
 from hdl.signatures import act_row_layout, result_row_layout, weight_row_layout
+from tb.numerics import numerics_for
 from tb.payload import PayloadCodec
 
 
@@ -41,6 +43,8 @@ class ArrayTB:
         self.weights = PayloadCodec(weight_row_layout(config), vector=None)
         self.acts = PayloadCodec(act_row_layout(config))
         self.results = PayloadCodec(result_row_layout(config))
+        self.numerics = numerics_for(config)
+        self.mac_latency = arithmetic_for(config).mac_latency
         cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
 
     async def reset(self, cycles=2):
@@ -75,7 +79,8 @@ class ArrayTB:
         p_w, p_a, p_r = job["weight_stall"], job["act_stall"], job["result_stall"]
         stalled = max(p_w, p_a, p_r)
         timeout = (
-            array_cycles(cfg.rows, cfg.cols, m, k, n) * (4 + int(20 * stalled / (1 - stalled)))
+            array_cycles(cfg.rows, cfg.cols, m, k, n, mac_latency=self.mac_latency)
+            * (4 + int(20 * stalled / (1 - stalled)))
             + 1000
         )
         reset_after = job["reset_after"]
@@ -129,7 +134,7 @@ class ArrayTB:
         return rows, last_fire - first_fire + 1, folds
 
     def assemble(self, job, rows, folds):
-        """Per-fold partial sums → C, with the accumulator's wrap rule; checks ``last``."""
+        """Per-fold partial sums → the GEMM's output, via the MAC kind's numerics."""
         m = job["a"].shape[0]
         n = job["b"].shape[1]
         partials = []
@@ -142,8 +147,8 @@ class ArrayTB:
                         f"fold {f} row {i}: result last={flags['last']}, expected {int(i == m - 1)}"
                     )
                 block.append(values)
-            partials.append(np.array(block, dtype=np.int64))
-        return sum_folds([fold for fold, _, _ in folds], partials, m, n, self.config.acc_width)
+            partials.append(block)
+        return self.numerics.combine([fold for fold, _, _ in folds], partials, m, n)
 
 
 @cocotb.test()
@@ -166,14 +171,17 @@ async def run_jobs(dut):
         c = tb.assemble(job, rows, folds)
         outputs.append({"c": c, "cycles": cycles})
         if job["check"] and failure is None:
-            want = gemm_int8(job["a"], job["b"], config.acc_width, act_unsigned=job["act_unsigned"])
-            bad = first_mismatch(c, want)
+            numerics = tb.numerics
+            want = numerics.expected(job["a"], job["b"], job["act_unsigned"])
+            bad = first_mismatch(numerics.comparable(c), numerics.comparable(want))
             if bad is not None:
                 i, j, got_v, want_v = bad
                 m, k = job["a"].shape
                 failure = (
                     f"mismatch in job {index} (M={m} K={k} N={job['b'].shape[1]}, seed {seed}) "
-                    f"at C[{i}][{j}]: hardware {got_v}, golden {want_v}"
+                    f"at C[{i}][{j}]: hardware {got_v:#x}, golden {want_v:#x}"
+                    if config.is_fp8
+                    else f"at C[{i}][{j}]: hardware {got_v}, golden {want_v}"
                 )
                 dut._log.error(failure)
     with open(os.environ["SYSTOLIX_RESULTS"], "wb") as f:

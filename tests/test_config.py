@@ -11,9 +11,10 @@ from hdl.config import ArrayConfig
         ({"rows": 0}, "rows must be between 1 and 128, got 0"),
         ({"cols": 129}, "cols must be between 1 and 128, got 129"),
         ({"rows": 2.5}, "rows must be between 1 and 128, got 2.5"),
-        ({"mac": "fp16"}, "mac must be one of int8, got 'fp16'"),
+        ({"mac": "fp16"}, "mac must be one of int8, e4m3, e5m2, e4m3xe5m2, got 'fp16'"),
+        ({"mac": "e5m2", "acc_width": 76}, "acc_width must be between 77 and 256 for mac=e5m2"),
         ({"max_k": 0}, "max_k must be between 1 and"),
-        ({"acc_width": 27}, "acc_width must be between 28 and 64 for max_k=4096"),
+        ({"acc_width": 27}, "acc_width must be between 28 and 64 for mac=int8 max_k=4096"),
         ({"acc_width": 65}, "acc_width must be between 28 and 64"),
         ({"result_fifo_depth": 0}, "result_fifo_depth must be between 1 and 4096, got 0"),
     ],
@@ -31,6 +32,16 @@ def test_config_derives_exact_width_and_full_rate_fifo():
     assert ArrayConfig(max_k=65536).acc_width == 32
     assert cfg.result_fifo_depth == 8 + 4 + 2
     assert cfg.id == "r8c4-int8"
+
+
+def test_config_fp8_widths_and_latency():
+    # NUMERICS.md §2.3 at K = 4096.
+    assert ArrayConfig(mac="e4m3").acc_width == 49
+    assert ArrayConfig(mac="e5m2").acc_width == 77
+    assert ArrayConfig(mac="e4m3xe5m2").acc_width == 63
+    cfg = ArrayConfig(rows=4, cols=4, mac="e4m3")
+    assert cfg.mac_latency == 1 and cfg.result_fifo_depth == 4 + 4 + 3
+    assert cfg.id == "r4c4-e4m3"
 
 
 def test_config_id_names_non_defaults():

@@ -55,7 +55,7 @@ def test_act_operand_extension(act_unsigned):
     code = Signal(8)
     flag = Signal()
     operand = Signal(signed(9))
-    m.d.comb += operand.eq(Int8Arithmetic(28).act_operand(code, flag))
+    m.d.comb += operand.eq(Int8Arithmetic(28).act_operand(m, code, flag, name="decoder"))
     seen = []
 
     async def testbench(ctx):

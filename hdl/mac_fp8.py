@@ -1,0 +1,145 @@
+"""FP8 multiply with exact fixed-point (Kulisch) accumulation (NUMERICS.md §2.1–§2.5)."""
+
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.fp8 import FORMATS
+from hdl.fp8_decode import fp8_operand_layout
+
+
+def kulisch_psum_layout(acc_width):
+    """An exact partial sum: the W-bit integer in units of ``2^L`` and the sticky flags (§2.5)."""
+    return data.StructLayout(
+        {
+            "sum": signed(acc_width),
+            "nan": unsigned(1),
+            "pinf": unsigned(1),
+            "ninf": unsigned(1),
+        }
+    )
+
+
+def fp8_product_width(act_fmt, weight_fmt):
+    """Bits of |sig_a·sig_b| << (exp_a + exp_b): significand product plus the largest shift."""
+    fa, fb = FORMATS[act_fmt], FORMATS[weight_fmt]
+    sig_bits = fa.man_bits + 1 + fb.man_bits + 1
+    max_shift = (1 << fa.exp_bits) - 2 + (1 << fb.exp_bits) - 2
+    return sig_bits + max_shift
+
+
+class Fp8Product(wiring.Component):
+    """Exact product of two decoded FP8 operands as a signed integer and special flags.
+
+    ``product = ±(sig_a·sig_b) << (exp_a + exp_b)`` in units of ``2^L`` (§2.2), combinational.
+    Flags follow §2.5: a NaN operand or Inf × 0 gives ``nan``; Inf × non-zero gives ``pinf``
+    or ``ninf`` by the sign XOR, with a zero integer product.
+
+    Members
+    -------
+    a : In(fp8_operand_layout(act_fmt))
+    w : In(fp8_operand_layout(weight_fmt))
+    product : Out(signed(fp8_product_width + 1))
+    nan, pinf, ninf : Out(1)
+    """
+
+    def __init__(self, *, act_fmt, weight_fmt):
+        self._act_fmt = act_fmt
+        self._weight_fmt = weight_fmt
+        super().__init__(
+            {
+                "a": In(fp8_operand_layout(act_fmt)),
+                "w": In(fp8_operand_layout(weight_fmt)),
+                "product": Out(signed(fp8_product_width(act_fmt, weight_fmt) + 1)),
+                "nan": Out(1),
+                "pinf": Out(1),
+                "ninf": Out(1),
+            }
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        a, w = self.a, self.w
+        magnitude = Signal(fp8_product_width(self._act_fmt, self._weight_fmt))
+        m.d.comb += magnitude.eq((a.sig * w.sig) << (a.exp + w.exp))
+        sign = a.sign ^ w.sign
+        m.d.comb += self.product.eq(Mux(sign, -magnitude, magnitude))
+
+        a_zero = (a.sig == 0) & ~a.nan & ~a.inf
+        w_zero = (w.sig == 0) & ~w.nan & ~w.inf
+        nan = a.nan | w.nan | (a.inf & w_zero) | (w.inf & a_zero)
+        inf = (a.inf | w.inf) & ~nan
+        m.d.comb += [
+            self.nan.eq(nan),
+            self.pinf.eq(inf & ~sign),
+            self.ninf.eq(inf & sign),
+        ]
+        return m
+
+
+class Fp8Mac(wiring.Component):
+    """FP8 MAC: exact product, one pipeline register, exact W-bit add and sticky flags.
+
+    ``psum_out`` (combinational) is ``psum_in`` plus the product of the operands presented
+    one cycle earlier; every PE of a column has the same product stage, so the skew of the
+    array is unchanged and its latency grows by :attr:`latency` cycles.
+
+    Parameters
+    ----------
+    act_fmt, weight_fmt : str
+        ``"e4m3"`` or ``"e5m2"``.
+    acc_width : int
+        Width W of the Kulisch accumulator (§2.3).
+
+    Members
+    -------
+    a : In(fp8_operand_layout(act_fmt))
+    w : In(fp8_operand_layout(weight_fmt))
+    psum_in : In(kulisch_psum_layout(acc_width))
+    psum_out : Out(kulisch_psum_layout(acc_width))
+    """
+
+    #: Cycles from operands to their product entering the sum.
+    latency = 1
+
+    def __init__(self, *, act_fmt, weight_fmt, acc_width):
+        need = fp8_product_width(act_fmt, weight_fmt) + 1
+        if not isinstance(acc_width, int) or not need <= acc_width <= 256:
+            raise ValueError(f"acc_width must be between {need} and 256, got {acc_width!r}")
+        self._act_fmt = act_fmt
+        self._weight_fmt = weight_fmt
+        super().__init__(
+            {
+                "a": In(fp8_operand_layout(act_fmt)),
+                "w": In(fp8_operand_layout(weight_fmt)),
+                "psum_in": In(kulisch_psum_layout(acc_width)),
+                "psum_out": Out(kulisch_psum_layout(acc_width)),
+            }
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.product = product = Fp8Product(
+            act_fmt=self._act_fmt, weight_fmt=self._weight_fmt
+        )
+        m.d.comb += [product.a.eq(self.a), product.w.eq(self.w)]
+
+        # The product register needs no reset: its value only matters under a valid row.
+        p_product = Signal.like(product.product, reset_less=True)
+        p_nan = Signal(reset_less=True)
+        p_pinf = Signal(reset_less=True)
+        p_ninf = Signal(reset_less=True)
+        m.d.sync += [
+            p_product.eq(product.product),
+            p_nan.eq(product.nan),
+            p_pinf.eq(product.pinf),
+            p_ninf.eq(product.ninf),
+        ]
+        m.d.comb += [
+            # Truncation to W bits: a wrap that a legal max_k never reaches (§2.3).
+            self.psum_out.sum.eq(self.psum_in.sum + p_product),
+            self.psum_out.nan.eq(self.psum_in.nan | p_nan),
+            self.psum_out.pinf.eq(self.psum_in.pinf | p_pinf),
+            self.psum_out.ninf.eq(self.psum_in.ninf | p_ninf),
+        ]
+        return m

@@ -1,0 +1,227 @@
+# amaranth: UnusedElaboratable=no
+"""FP8 datapath blocks in Amaranth's simulator and SymbiYosys: decoder + exact product over all
+65 536 code pairs per format pair, the integer → binary32 rounding unit, the formal proof."""
+
+import random
+
+import numpy as np
+import pytest
+from amaranth.hdl import Module
+from amaranth.sim import Simulator
+
+from golden.fp8 import (
+    decode_table,
+    f32_to_fp8,
+    finalize_f32,
+    fp8_acc_width,
+    fp8_to_float,
+    product_lsb_exp,
+)
+from hdl.formal import Fp8ProductProof
+from hdl.fp8_decode import Fp8Decoder
+from hdl.fp32_to_fp8 import Fp32ToFp8
+from hdl.mac_fp8 import Fp8Mac, Fp8Product
+from hdl.round_f32 import IntToF32
+from scripts.formal import prove
+
+PAIRS = [("e4m3", "e4m3"), ("e5m2", "e5m2"), ("e4m3", "e5m2")]
+
+
+def golden_product(fa, fb):
+    """Exact products of all code pairs from the golden decode tables: value and flags."""
+    ta, tb = decode_table(fa), decode_table(fb)
+
+    def fixed(t):
+        special = t["is_nan"] | t["is_inf"]
+        v = np.where(special, 0, t["sig"] << (t["exp"] - t["exp"].min()))
+        return np.where(t["sign"] == 1, -v, v), special
+
+    va, _ = fixed(ta)
+    vb, _ = fixed(tb)
+    product = np.outer(va.astype(object), vb.astype(object))  # E5M2 products exceed int64
+    za = (va == 0) & ~ta["is_nan"] & ~ta["is_inf"]
+    zb = (vb == 0) & ~tb["is_nan"] & ~tb["is_inf"]
+    nan = (
+        ta["is_nan"][:, None]
+        | tb["is_nan"][None, :]
+        | np.outer(ta["is_inf"], zb)
+        | np.outer(za, tb["is_inf"])
+    )
+    inf = (ta["is_inf"][:, None] | tb["is_inf"][None, :]) & ~nan
+    negative = (ta["sign"][:, None] ^ tb["sign"][None, :]) == 1
+    return product, nan, inf & ~negative, inf & negative
+
+
+@pytest.mark.parametrize(("fa", "fb"), PAIRS, ids=lambda f: f)
+def test_fp8_product_exhaustive(fa, fb):
+    m = Module()
+    m.submodules.dec_a = dec_a = Fp8Decoder(fa)
+    m.submodules.dec_b = dec_b = Fp8Decoder(fb)
+    m.submodules.product = product = Fp8Product(act_fmt=fa, weight_fmt=fb)
+    m.d.comb += [product.a.eq(dec_a.operand), product.w.eq(dec_b.operand)]
+    want_p, want_nan, want_pinf, want_ninf = golden_product(fa, fb)
+    failures = []
+
+    async def testbench(ctx):
+        for a in range(256):
+            ctx.set(dec_a.code, a)
+            for b in range(256):
+                ctx.set(dec_b.code, b)
+                got = (
+                    ctx.get(product.product),
+                    ctx.get(product.nan),
+                    ctx.get(product.pinf),
+                    ctx.get(product.ninf),
+                )
+                want = (
+                    int(want_p[a, b]),
+                    int(want_nan[a, b]),
+                    int(want_pinf[a, b]),
+                    int(want_ninf[a, b]),
+                )
+                if got != want and not failures:
+                    failures.append((a, b, got, want))
+
+    sim = Simulator(m)
+    sim.add_testbench(testbench)
+    sim.run()
+    assert not failures, "codes a={:#04x} b={:#04x}: got {}, want {}".format(*failures[0])
+
+
+@pytest.mark.parametrize(("fa", "fb"), PAIRS, ids=lambda f: f)
+def test_fp8_multiplier_formal_proof(fa, fb, tmp_path):
+    """SymbiYosys: decoder + product equal a wide-multiply reference for every code pair."""
+    passed, log = prove(Fp8ProductProof(fa, fb), f"product_{fa}_{fb}", tmp_path)
+    assert passed, log[-3000:]
+
+
+def _round_cases(width, rng):
+    top = (1 << (width - 1)) - 1
+    cases = [
+        0,
+        1,
+        -1,
+        top,
+        -top - 1,
+        (1 << 24) - 1,
+        1 << 24,
+        (1 << 24) + 1,
+        (1 << 24) + 3,
+        (1 << 25) + 2,
+        (1 << 25) + 6,
+        (1 << 26) - 1,
+        -((1 << 25) + 2),
+        3 << 30,
+        ((1 << 24) - 1) << 10 | (1 << 9),
+        ((1 << 24) - 2) << 10 | (1 << 9),
+    ]
+    for _ in range(3000):
+        bits = rng.randrange(1, width)
+        cases.append(rng.choice((-1, 1)) * rng.randrange(1 << (bits - 1), 1 << bits))
+    # Ties: q·2^s + 2^(s−1) with q even and odd.
+    for _ in range(300):
+        s = rng.randrange(1, width - 25)
+        q = rng.randrange(1 << 23, 1 << 24)
+        cases.append(rng.choice((-1, 1)) * ((q << s) | (1 << (s - 1))))
+    return [c for c in cases if -top - 1 <= c <= top]
+
+
+@pytest.mark.parametrize(("fa", "fb"), PAIRS, ids=lambda f: f)
+def test_int_to_f32_rounding_unit(fa, fb):
+    """Random sums, ties to even, carries into the next binade, zero, and every flag mix."""
+    width = fp8_acc_width(4096, fa, fb)
+    lsb = product_lsb_exp(fa, fb)
+    dut = IntToF32(acc_width=width, lsb_exp=lsb)
+    rng = random.Random(width)
+    cases = [(n, 0, 0, 0) for n in _round_cases(width, rng)]
+    cases += [
+        (5, 1, 0, 0),
+        (0, 0, 1, 0),
+        (-7, 0, 0, 1),
+        (9, 0, 1, 1),
+        (0, 1, 1, 1),
+        (123, 0, 1, 0),
+        (-123, 0, 0, 1),
+    ]
+    sums = [c[0] for c in cases]
+    want = finalize_f32(
+        sums, [c[1] for c in cases], [c[2] for c in cases], [c[3] for c in cases], lsb
+    ).view(np.uint32)
+    got = []
+
+    async def testbench(ctx):
+        for n, nan, pinf, ninf in cases:
+            ctx.set(dut.i.sum, n)
+            ctx.set(dut.i.nan, nan)
+            ctx.set(dut.i.pinf, pinf)
+            ctx.set(dut.i.ninf, ninf)
+            got.append(ctx.get(dut.o))
+
+    sim = Simulator(dut)
+    sim.add_testbench(testbench)
+    sim.run()
+    for case, g, w in zip(cases, got, want, strict=True):
+        assert g == int(w), f"{case}: got {g:#010x}, want {int(w):#010x}"
+
+
+def test_fp8_mac_accumulates_after_one_cycle():
+    """The product enters the sum one cycle after its operands; flags are sticky (OR)."""
+    dut = Fp8Mac(act_fmt="e5m2", weight_fmt="e5m2", acc_width=77)
+    seen = []
+
+    async def testbench(ctx):
+        # 2.0 (0x40) × −3.0 (0xC2) = −6 = −6·2^32 units of 2^−32.
+        ctx.set(dut.a, {"sign": 0, "sig": 4, "exp": 15, "nan": 0, "inf": 0})
+        ctx.set(dut.w, {"sign": 1, "sig": 6, "exp": 15, "nan": 0, "inf": 0})
+        ctx.set(dut.psum_in, {"sum": 100, "nan": 0, "pinf": 0, "ninf": 1})
+        await ctx.tick()
+        seen.append((ctx.get(dut.psum_out.sum), ctx.get(dut.psum_out.ninf)))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(testbench)
+    sim.run()
+    # exp fields 15 + 15 → shift 30; sig 4·6 = 24 → 24·2^30 = 6·2^32.
+    assert seen == [(100 - 24 * (1 << 30), 1)]
+
+
+@pytest.mark.parametrize("saturate", [False, True], ids=["nonsat", "sat"])
+@pytest.mark.parametrize("fmt", ["e4m3", "e5m2"])
+def test_fp32_to_fp8_converter(fmt, saturate):
+    """Random binary32 patterns, every FP8 midpoint ±1 ulp, and the §6.2 thresholds."""
+    values = fp8_to_float(np.arange(256), fmt)
+    finite = np.unique(np.abs(values[np.isfinite(values)]))
+    mids = ((finite[1:] + finite[:-1]) / 2).astype(np.float32)
+    rng = np.random.default_rng(17)
+    x = np.concatenate(
+        [
+            rng.integers(0, 2**32, 4000, dtype=np.uint64).astype(np.uint32).view(np.float32),
+            (rng.standard_normal(2000) * finite.max()).astype(np.float32),
+            mids,
+            -mids,
+            np.nextafter(mids, np.float32(0)),
+            np.nextafter(mids, np.float32(np.inf)),
+            np.array(
+                [464, 465, 61439, 61440, 2**-10, 2**-17, 0.0, -0.0, np.inf, -np.inf, np.nan],
+                dtype=np.float32,
+            ),
+        ]
+    )
+    want = f32_to_fp8(x, fmt, saturate=saturate)
+    dut = Fp32ToFp8(fmt, saturate=saturate)
+    got = []
+
+    async def testbench(ctx):
+        for pattern in x.view(np.uint32):
+            ctx.set(dut.i, int(pattern))
+            got.append(ctx.get(dut.o))
+
+    sim = Simulator(dut)
+    sim.add_testbench(testbench)
+    sim.run()
+    nan_code = np.isnan(values)
+    for value, g, w in zip(x, got, want, strict=True):
+        if nan_code[w]:  # NaN outputs compare by class; hardware emits the positive NaN
+            assert nan_code[g] and g < 0x80, f"{value!r}: got {g:#04x}, want a NaN"
+        else:
+            assert g == w, f"{value!r}: got {g:#04x}, want {int(w):#04x}"
