@@ -13,17 +13,23 @@ def fp8_operand_layout(fmt):
     ``exp_field = max(E, 1) − 1``, so the product of two operands is
     ``(sig_a·sig_b) << (exp_a + exp_b)`` in units of the format pair's LSB ``2^L`` (§2.2).
     For NaN and infinity ``sig`` is 0, so a special product leaves the integer sum untouched.
+    Only formats with infinities (E5M2) have the ``inf`` field.
     """
     f = FORMATS[fmt]
-    return data.StructLayout(
-        {
-            "sign": unsigned(1),
-            "sig": unsigned(f.man_bits + 1),
-            "exp": unsigned(f.exp_bits),
-            "nan": unsigned(1),
-            "inf": unsigned(1),
-        }
-    )
+    fields = {
+        "sign": unsigned(1),
+        "sig": unsigned(f.man_bits + 1),
+        "exp": unsigned(f.exp_bits),
+        "nan": unsigned(1),
+    }
+    if f.has_inf:
+        fields["inf"] = unsigned(1)
+    return data.StructLayout(fields)
+
+
+def operand_inf(operand, fmt):
+    """The operand's infinity bit, or constant 0 for a format without infinities."""
+    return operand.inf if FORMATS[fmt].has_inf else 0
 
 
 class Fp8Decoder(wiring.Component):
@@ -64,7 +70,7 @@ class Fp8Decoder(wiring.Component):
             nan = exp_all_ones & (man != 0)
             m.d.comb += self.operand.inf.eq(exp_all_ones & (man == 0))
             special = exp_all_ones
-        else:  # E4M3 has no infinity: ``inf`` stays 0
+        else:  # E4M3 has no infinity
             nan = exp_all_ones & (man == (1 << f.man_bits) - 1)
             special = nan
         normal = exp != 0

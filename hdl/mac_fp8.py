@@ -5,7 +5,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.fp8 import FORMATS
-from hdl.fp8_decode import fp8_operand_layout
+from hdl.fp8_decode import fp8_operand_layout, operand_inf
 
 
 def kulisch_psum_layout(acc_width):
@@ -65,10 +65,12 @@ class Fp8Product(wiring.Component):
         sign = a.sign ^ w.sign
         m.d.comb += self.product.eq(Mux(sign, -magnitude, magnitude))
 
-        a_zero = (a.sig == 0) & ~a.nan & ~a.inf
-        w_zero = (w.sig == 0) & ~w.nan & ~w.inf
-        nan = a.nan | w.nan | (a.inf & w_zero) | (w.inf & a_zero)
-        inf = (a.inf | w.inf) & ~nan
+        a_inf = operand_inf(a, self._act_fmt)
+        w_inf = operand_inf(w, self._weight_fmt)
+        a_zero = (a.sig == 0) & ~a.nan & ~a_inf
+        w_zero = (w.sig == 0) & ~w.nan & ~w_inf
+        nan = a.nan | w.nan | (a_inf & w_zero) | (w_inf & a_zero)
+        inf = (a_inf | w_inf) & ~nan
         m.d.comb += [
             self.nan.eq(nan),
             self.pinf.eq(inf & ~sign),

@@ -54,8 +54,13 @@ def test_cli_generate_writes_verilog_manifest_filelist(tmp_path):
 
 
 @pytest.mark.verilator
-@pytest.mark.parametrize(("rows", "cols"), [(1, 1), (1, 4), (3, 5), (4, 4)])
-def test_generated_verilog_lints_clean(rows, cols, tmp_path, capsys):
+@pytest.mark.parametrize(
+    ("rows", "cols", "mac"),
+    [(1, 1, "int8"), (1, 4, "int8"), (3, 5, "int8"), (4, 4, "int8"), (1, 1, "e4m3"),
+     (3, 5, "e4m3"), (3, 5, "e5m2"), (2, 3, "e4m3xe5m2")],
+)
+def test_generated_verilog_lints_clean(rows, cols, mac, tmp_path, capsys):
     """``verilator --lint-only -Wall`` with only the README's waivers reports nothing."""
-    assert main(["lint", "--rows", str(rows), "--cols", str(cols), "--out", str(tmp_path)]) == 0
+    argv = ["lint", "--rows", str(rows), "--cols", str(cols), "--mac", mac, "--out", str(tmp_path)]
+    assert main(argv) == 0
     assert "%Warning" not in capsys.readouterr().out
