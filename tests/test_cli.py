@@ -56,8 +56,16 @@ def test_cli_generate_writes_verilog_manifest_filelist(tmp_path):
 @pytest.mark.verilator
 @pytest.mark.parametrize(
     ("rows", "cols", "mac"),
-    [(1, 1, "int8"), (1, 4, "int8"), (3, 5, "int8"), (4, 4, "int8"), (1, 1, "e4m3"),
-     (3, 5, "e4m3"), (3, 5, "e5m2"), (2, 3, "e4m3xe5m2")],
+    [
+        (1, 1, "int8"),
+        (1, 4, "int8"),
+        (3, 5, "int8"),
+        (4, 4, "int8"),
+        (1, 1, "e4m3"),
+        (3, 5, "e4m3"),
+        (3, 5, "e5m2"),
+        (2, 3, "e4m3xe5m2"),
+    ],
 )
 def test_generated_verilog_lints_clean(rows, cols, mac, tmp_path, capsys):
     """``verilator --lint-only -Wall`` with only the README's waivers reports nothing."""
