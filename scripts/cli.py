@@ -21,10 +21,12 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _add_config_args(parser, *, rows=8, cols=8):
+def _add_config_args(parser, *, rows=8, cols=8, mac_help=None):
     parser.add_argument("--rows", type=int, default=rows, help=f"PE rows R (default {rows})")
     parser.add_argument("--cols", type=int, default=cols, help=f"PE columns C (default {cols})")
-    parser.add_argument("--mac", default="int8", help=f"MAC kind: {', '.join(MAC_KINDS)}")
+    parser.add_argument(
+        "--mac", default="int8", help=mac_help or f"MAC kind: {', '.join(MAC_KINDS)}"
+    )
     parser.add_argument("--max-k", type=int, default=4096, help="largest K (default 4096)")
     parser.add_argument(
         "--acc-width", type=int, default=None, help="accumulator bits (default: exact for --max-k)"
@@ -119,13 +121,19 @@ def cmd_run_gemm(args):
 
 
 def cmd_synth(args):
-    from scripts.synth import synthesize, write_reports
+    from scripts.synth import compare_pes, synthesize, write_reports
 
-    cfg = _config(args)
-    out = Path(args.out or f"build/synth/{cfg.id}-{args.target}")
-    report = synthesize(cfg, args.target, out)
-    md = write_reports(report, out)
-    print(Path(md).read_text() if Path(md).exists() else md)
+    macs = [mac.strip() for mac in args.mac.split(",")]
+    reports = []
+    for mac in macs:
+        args.mac = mac
+        cfg = _config(args)
+        out = Path(args.out or "build/synth") / f"{cfg.id}-{args.target}"
+        report = synthesize(cfg, args.target, out)
+        print(write_reports(report, out).read_text())
+        reports.append(report)
+    if len(reports) > 1:
+        print(compare_pes(reports))
     return 0
 
 
@@ -168,9 +176,9 @@ def build_parser():
     p.set_defaults(func=cmd_run_gemm)
 
     p = sub.add_parser("synth", help="yosys synthesis: cells, LUT, FF, DSP, BRAM per PE and total")
-    _add_config_args(p)
+    _add_config_args(p, mac_help="MAC kind, or a comma-separated list to compare their PEs")
     p.add_argument("--target", default="ecp5", help="generic, ecp5 or ice40")
-    p.add_argument("--out", default=None, help="output directory (default build/synth/...)")
+    p.add_argument("--out", default=None, help="output root (default build/synth)")
     p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("demo", help="generate, simulate one GEMM and synthesize the default array")

@@ -142,3 +142,21 @@ def write_reports(report, out_dir):
     md = out / "synth.md"
     md.write_text("\n".join(lines))
     return md
+
+
+def compare_pes(reports):
+    """Markdown table of one PE per report (e.g. one per MAC kind), side by side."""
+    target = reports[0]["target"]
+    lines = [
+        f"### one PE per MAC kind on {target}",
+        "",
+        "| MAC | acc bits | cells | LUT | carry | FF | DSP |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in reports:
+        pe = r["pe"]
+        lines.append(
+            f"| {r['config']['mac']} | {r['config']['acc_width']} | {pe['cells']} | "
+            f"{pe['lut']} | {pe['carry']} | {pe['ff']} | {pe['dsp']} |"
+        )
+    return "\n".join(lines) + "\n"

