@@ -13,7 +13,7 @@ from golden.int8 import (
     operand_range,
     wrap,
 )
-from golden.perf import GemmShape, array_cycles, fold_count, tier_cycles
+from golden.perf import GemmShape, array_cycles, fold_count, gemm_cycles, tier_cycles
 from golden.tiling import Fold, fold_schedule, split_folds, sum_folds
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "array_cycles",
     "fold_count",
     "fold_schedule",
+    "gemm_cycles",
     "gemm_int8",
     "int8_acc_width",
     "operand_range",

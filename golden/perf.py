@@ -77,3 +77,9 @@ def tier_cycles(rows, cols, m, k, n):
 def utilization(rows, cols, m, k, n, cycles):
     """Fraction of PE-cycles doing a useful MAC: ``M·K·N / (R·C·cycles)``."""
     return m * k * n / (rows * cols * cycles)
+
+
+def gemm_cycles(rows, cols, m, k, n, *, mac_latency=0):
+    """Exact cycles of one GEMM on :class:`~hdl.gemm.SystolicGemm` (array + accumulator SRAM),
+    with no stalls: the array's count plus the accumulator's one read-modify-write stage."""
+    return array_cycles(rows, cols, m, k, n, mac_latency=mac_latency) + 1

@@ -14,12 +14,20 @@ from hdl.pe import ProcessingElement
 GENERATOR_VERSION = "0.1.0"
 ARRAY_TOP = "systolic_array"
 PE_TOP = "systolix_pe"
+GEMM_TOP = "systolix_gemm"
 
 
 def array_verilog(config, name=ARRAY_TOP, *, top=None):
     """Verilog text of the :class:`~hdl.array.SystolicArray` for ``config``."""
     top = SystolicArray(config) if top is None else top
     return verilog.convert(top, name=name, emit_src=False)
+
+
+def gemm_verilog(config, *, acc_rows, name=GEMM_TOP):
+    """Verilog text of :class:`~hdl.gemm.SystolicGemm` (array + accumulator SRAM)."""
+    from hdl.gemm import SystolicGemm
+
+    return verilog.convert(SystolicGemm(config, acc_rows=acc_rows), name=name, emit_src=False)
 
 
 def pe_verilog(config, name=PE_TOP):

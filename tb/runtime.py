@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hdl.config import ArrayConfig
-from hdl.generate import ARRAY_TOP, array_verilog
+from hdl.generate import ARRAY_TOP, GEMM_TOP, array_verilog, gemm_verilog
 from tb.numerics import numerics_for
 from tb.verilator import VerilatorBuild
 
@@ -111,18 +111,32 @@ def validate_gemm(config, a, b, *, act_unsigned=False, allow_overflow=False):
 
 _builds = {}
 
-
-def array_build(config):
-    """The (cached) Verilator build of the array for ``config``."""
-    if config not in _builds:
-        _builds[config] = VerilatorBuild(
-            "array", config, ARRAY_TOP, lambda: array_verilog(config)
-        ).ensure_built()
-    return _builds[config]
+#: Accumulator SRAM rows of the simulated SystolicGemm top (largest M per fold).
+GEMM_ACC_ROWS = 256
 
 
-def run_gemm_batch(config, jobs, *, seed=None, allow_overflow=False):
+def array_build(config, *, top="array"):
+    """The (cached) Verilator build of ``top`` (``array`` or ``gemm``) for ``config``."""
+    key = (config, top)
+    if key not in _builds:
+        if top == "array":
+            build = VerilatorBuild("array", config, ARRAY_TOP, lambda: array_verilog(config))
+        elif top == "gemm":
+            build = VerilatorBuild(
+                "gemm", config, GEMM_TOP, lambda: gemm_verilog(config, acc_rows=GEMM_ACC_ROWS)
+            )
+        else:
+            raise ValueError(f"top must be 'array' or 'gemm', got {top!r}")
+        _builds[key] = build.ensure_built()
+    return _builds[key]
+
+
+def run_gemm_batch(config, jobs, *, seed=None, allow_overflow=False, top="array"):
     """Run several GEMM jobs in one simulation, in order, each checked against golden.
+
+    ``top="array"`` simulates the bare array (the folds are summed here, as the accumulator
+    would); ``top="gemm"`` simulates :class:`hdl.gemm.SystolicGemm`, which sums the folds and
+    rounds FP8 results in hardware (M at most ``GEMM_ACC_ROWS``).
 
     Returns a list with one :class:`GemmRun` per job (``None`` for jobs abandoned by reset).
     Raises :class:`tb.verilator.SimulationError` on the first mismatch, naming the job, the
@@ -140,7 +154,13 @@ def run_gemm_batch(config, jobs, *, seed=None, allow_overflow=False):
                 raise ValueError(f"{name} must be in [0, 1), got {p}")
     if seed is None:
         seed = random.randrange(1 << 31)
-    build = array_build(config)
+    if top == "gemm":
+        for job in jobs:
+            if job.a.shape[0] > GEMM_ACC_ROWS:
+                raise ValueError(
+                    f"M must be at most {GEMM_ACC_ROWS} (accumulator rows), got {job.a.shape[0]}"
+                )
+    build = array_build(config, top=top)
     runs_dir = build.build_dir / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
     run_dir = tempfile.mkdtemp(prefix="run-", dir=runs_dir)
@@ -150,7 +170,7 @@ def run_gemm_batch(config, jobs, *, seed=None, allow_overflow=False):
         pickle.dump([job.as_dict() for job in jobs], f)
     env = config.to_env()
     env.update({"SYSTOLIX_JOBS": jobs_path, "SYSTOLIX_RESULTS": results_path})
-    build.run("tb.tb_array", extra_env=env, seed=seed, test_dir=run_dir)
+    build.run(f"tb.tb_{top}", extra_env=env, seed=seed, test_dir=run_dir)
     with open(results_path, "rb") as f:
         outputs = pickle.load(f)
     return [None if out is None else GemmRun(out["c"], out["cycles"]) for out in outputs]
