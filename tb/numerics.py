@@ -9,6 +9,7 @@ import numpy as np
 
 from golden import fp8 as gfp8
 from golden.int8 import gemm_int8, operand_range, wrap
+from golden.tiling import sum_folds
 
 
 class Int8Numerics:
@@ -27,12 +28,7 @@ class Int8Numerics:
 
     def combine(self, folds, partials, m, n):
         """Sum per-fold partial sums (lists of M rows of C ints) with the W-bit wrap."""
-        c = np.zeros((m, n), dtype=np.int64)
-        for fold, rows in zip(folds, partials, strict=True):
-            block = np.array(rows, dtype=np.int64)[:, : fold.n_len]
-            strip = slice(fold.n0, fold.n0 + fold.n_len)
-            c[:, strip] = wrap(c[:, strip] + block, self.config.acc_width)
-        return c
+        return sum_folds(folds, partials, m, n, self.config.acc_width)
 
     def comparable(self, c):
         return np.asarray(c, dtype=np.int64)
