@@ -137,6 +137,26 @@ def cmd_synth(args):
     return 0
 
 
+def cmd_pnr(args):
+    from scripts.pnr import place_and_route
+
+    cfg = _config(args)
+    out = Path(args.out or "build/pnr") / f"{cfg.id}-{args.target}-{args.device}"
+    r = place_and_route(cfg, args.target, args.device, out, clock_mhz=args.clock_mhz)
+    verdict = "met" if r["timing_met"] else "NOT met"
+    print(
+        f"{cfg.id} on {args.target}-{args.device}: fmax {r['fmax_mhz']} MHz "
+        f"(constraint {args.clock_mhz} MHz, {verdict})"
+    )
+    for cell, used in sorted(r["used"].items()):
+        print(f"  {cell}: {used} / {r['available'][cell]}")
+    if r["critical_path"]:
+        p = r["critical_path"]
+        print(f"  critical path: {p['from']} -> {p['to']} ({p['steps']} steps)")
+    print(f"  report: {out / 'pnr.json'}")
+    return 0
+
+
 def cmd_demo(args):
     from hdl.generate import generate
     from scripts.synth import synthesize, write_reports
@@ -181,6 +201,14 @@ def build_parser():
     p.add_argument("--out", default=None, help="output root (default build/synth)")
     p.set_defaults(func=cmd_synth)
 
+    p = sub.add_parser("pnr", help="place and route in a pin-light harness: fmax, utilization")
+    _add_config_args(p)
+    p.add_argument("--target", default="ecp5", help="ecp5 or ice40")
+    p.add_argument("--device", default="85k", help="ecp5: 25k, 45k, 85k; ice40: up5k, hx8k")
+    p.add_argument("--clock-mhz", type=float, default=100.0, help="clock constraint")
+    p.add_argument("--out", default=None, help="output root (default build/pnr)")
+    p.set_defaults(func=cmd_pnr)
+
     p = sub.add_parser("demo", help="generate, simulate one GEMM and synthesize the default array")
     _add_config_args(p)
     for name in ("m", "k", "n"):
@@ -198,6 +226,9 @@ def main(argv=None):
     except (UsageError, ValueError, TypeError) as exc:
         print(f"systolix: error: {exc}", file=sys.stderr)
         return 2
+    except RuntimeError as exc:  # a flow tool or a simulation failed: its log tail says why
+        print(f"systolix: failed: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

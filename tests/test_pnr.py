@@ -1,0 +1,47 @@
+"""Place and route of a real 2×2 array through nextpnr, and the report parser."""
+
+import pytest
+
+from hdl.config import ArrayConfig
+from scripts.pnr import parse_report, place_and_route
+
+pytestmark = pytest.mark.synth
+
+
+def test_pnr_ecp5_2x2_reports_fmax_and_dsps(tmp_path):
+    r = place_and_route(ArrayConfig(rows=2, cols=2), "ecp5", "25k", tmp_path, clock_mhz=50)
+    assert r["fmax_mhz"] > 0 and r["timing_met"] == (r["fmax_mhz"] >= 50)
+    assert r["used"]["MULT18X18D"] == 4  # one DSP per INT8 PE survives place and route
+    assert r["used"]["TRELLIS_IO"] <= 4  # the harness: clk, rst, din, dout
+    assert r["critical_path"] is not None
+    assert (tmp_path / "pnr.json").exists()
+
+
+def test_parse_report_picks_slowest_clock_and_used_cells():
+    report = {
+        "fmax": {
+            "a": {"achieved": 120.5, "constraint": 100},
+            "b": {"achieved": 90.0, "constraint": 100},
+        },
+        "utilization": {
+            "LUT4": {"available": 10, "used": 3},
+            "DP16KD": {"available": 2, "used": 0},
+        },
+        "critical_paths": [],
+    }
+    r = parse_report(report, 100)
+    assert r["fmax_mhz"] == 90.0 and r["timing_met"] is False
+    assert r["used"] == {"LUT4": 3} and r["critical_path"] is None
+
+
+@pytest.mark.parametrize(
+    ("target", "device", "message"),
+    [
+        ("xilinx", "85k", "target must be one of ecp5, ice40"),
+        ("ecp5", "12k", "device must be one of 25k, 45k, 85k for ecp5"),
+        ("ice40", "85k", "device must be one of up5k, hx8k for ice40"),
+    ],
+)
+def test_pnr_rejects_bad_target_or_device(target, device, message, tmp_path):
+    with pytest.raises(ValueError, match=message):
+        place_and_route(ArrayConfig(rows=1, cols=1), target, device, tmp_path)
