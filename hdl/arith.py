@@ -56,7 +56,7 @@ class Fp8Arithmetic:
     The ``act_unsigned`` flag of the activation stream is ignored.
     """
 
-    mac_latency = Fp8Mac.latency  # ArrayConfig.mac_latency states the same for sizing
+    mac_latency = Fp8Mac.latency
 
     def __init__(self, name, acc_width):
         self.name = name

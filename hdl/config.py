@@ -105,7 +105,9 @@ class ArrayConfig:
     @property
     def mac_latency(self):
         """Pipeline stages of the MAC kind beyond the PE register (FP8: the product stage)."""
-        return 1 if self.is_fp8 else 0
+        from hdl.mac_fp8 import Fp8Mac  # the MAC states its own pipeline depth
+
+        return Fp8Mac.latency if self.is_fp8 else 0
 
     @property
     def full_rate_fifo_depth(self):

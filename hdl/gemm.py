@@ -42,11 +42,6 @@ class SystolicGemm(wiring.Component):
             }
         )
 
-    @property
-    def latency(self):
-        """Cycles from an activation row of a strip's last fold to its output row."""
-        return self._config.rows + self._config.cols + 2 + self._config.mac_latency
-
     def elaborate(self, platform):
         m = Module()
         m.submodules.array = array = SystolicArray(self._config)
