@@ -16,7 +16,23 @@ from hdl.mac_int8 import Int8Mac
 CODE_SHAPE = unsigned(8)
 
 
-class Int8Arithmetic:
+class _Pipelined:
+    """Pipeline depth shared by every arithmetic: ``mac_pipeline`` registers (0 to 2) inside
+    each PE's MAC. Stage 1 is the MAC's product register, stage 2 the PE's operand register."""
+
+    mac_pipeline = 0
+
+    @property
+    def mac_latency(self):
+        """Pipeline stages the MAC adds beyond the PE's own partial-sum register."""
+        return self.mac_pipeline
+
+    @property
+    def operand_register(self):
+        return self.mac_pipeline >= 2
+
+
+class Int8Arithmetic(_Pipelined):
     """INT8 weights times int8 or uint8 activations into a wrapping accumulator (§3.1–§3.2).
 
     Activations enter as 8-bit codes with a per-row ``act_unsigned`` flag and are extended to
@@ -27,11 +43,11 @@ class Int8Arithmetic:
     name = "int8"
     act_operand_shape = signed(9)
     weight_operand_shape = signed(8)
-    #: Pipeline stages the MAC adds beyond the PE's own partial-sum register.
-    mac_latency = 0
 
-    def __init__(self, acc_width):
+    def __init__(self, acc_width, *, mac_pipeline=2, multiplier="dsp"):
         self._acc_width = acc_width
+        self.mac_pipeline = mac_pipeline
+        self._multiplier = multiplier
 
     @property
     def psum_shape(self):
@@ -45,10 +61,14 @@ class Int8Arithmetic:
         return code.as_signed()
 
     def create_mac(self):
-        return Int8Mac(acc_width=self._acc_width)
+        return Int8Mac(
+            acc_width=self._acc_width,
+            product_register=self.mac_pipeline >= 1,
+            lut_multiplier=self._multiplier == "lut",
+        )
 
 
-class Fp8Arithmetic:
+class Fp8Arithmetic(_Pipelined):
     """FP8 operands (E4M3 / E5M2, either side) with exact Kulisch accumulation (§2).
 
     Partial sums are the exact W-bit integer in units of ``2^L`` plus NaN/+Inf/−Inf flags;
@@ -56,12 +76,12 @@ class Fp8Arithmetic:
     The ``act_unsigned`` flag of the activation stream is ignored.
     """
 
-    mac_latency = Fp8Mac.latency
-
-    def __init__(self, name, acc_width):
+    def __init__(self, name, acc_width, *, mac_pipeline=2, multiplier="dsp"):
         self.name = name
         self.act_fmt, self.weight_fmt = FP8_PAIRS[name]
         self._acc_width = acc_width
+        self.mac_pipeline = mac_pipeline
+        self._multiplier = multiplier
 
     @property
     def act_operand_shape(self):
@@ -86,13 +106,20 @@ class Fp8Arithmetic:
         return decoder.operand
 
     def create_mac(self):
-        return Fp8Mac(act_fmt=self.act_fmt, weight_fmt=self.weight_fmt, acc_width=self._acc_width)
+        return Fp8Mac(
+            act_fmt=self.act_fmt,
+            weight_fmt=self.weight_fmt,
+            acc_width=self._acc_width,
+            product_register=self.mac_pipeline >= 1,
+            lut_multiplier=self._multiplier == "lut",
+        )
 
 
 def arithmetic_for(config):
     """The arithmetic object of ``config.mac``."""
+    options = {"mac_pipeline": config.mac_pipeline, "multiplier": config.multiplier}
     if config.mac == "int8":
-        return Int8Arithmetic(config.acc_width)
+        return Int8Arithmetic(config.acc_width, **options)
     if config.mac in FP8_PAIRS:
-        return Fp8Arithmetic(config.mac, config.acc_width)
+        return Fp8Arithmetic(config.mac, config.acc_width, **options)
     raise ValueError(f"mac {config.mac!r} has no arithmetic implementation")

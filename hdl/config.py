@@ -16,6 +16,9 @@ FP8_FORMAT_PAIRS = {
     "e4m3xe5m2": ("e4m3", "e5m2"),
 }
 
+#: How a MAC's multiplier is built: FPGA DSP blocks, or logic (LUTs and carry chains) only.
+MULTIPLIERS = ("dsp", "lut")
+
 MAX_DIM = 128
 MAX_K_LIMIT = 1 << 24
 ACC_WIDTH_LIMIT = {"int8": 64, "e4m3": 256, "e5m2": 256, "e4m3xe5m2": 256}
@@ -44,6 +47,18 @@ class ArrayConfig:
         are only accepted while a slot is free for their result; ``None`` sizes it for full
         throughput with an always-ready consumer (``rows + cols + 2``, plus the MAC's extra
         pipeline stages).
+    multiplier : str
+        ``dsp`` (default) leaves the multipliers to the FPGA's DSP blocks; ``lut`` builds them
+        from logic. The generated Verilog marks LUT multipliers with ``use_dsp = "no"`` and
+        ``multstyle = "logic"``, which vendor tools honour; yosys flows pass ``-nodsp``
+        (``synth_ecp5``) or leave out ``-dsp`` (``synth_ice40``), as ``systolix synth`` and
+        ``pnr`` do. The arithmetic is the same bit for bit.
+    mac_pipeline : int or None
+        Pipeline registers inside each PE's MAC, 0 to 2; each adds one cycle of latency and
+        shortens the critical path. 1 registers the product before the partial-sum add; 2 also
+        registers the operands (the selected weight and the activation) before the multiplier.
+        ``None`` picks 2, the fastest (``systolix bench`` measures each depth); 0 saves
+        the product and operand flip-flops.
     """
 
     rows: int = 8
@@ -52,6 +67,8 @@ class ArrayConfig:
     max_k: int = 4096
     acc_width: int | None = None
     result_fifo_depth: int | None = None
+    multiplier: str = "dsp"
+    mac_pipeline: int | None = None
 
     def __post_init__(self):
         for name in ("rows", "cols"):
@@ -62,6 +79,14 @@ class ArrayConfig:
             raise ValueError(f"mac must be one of {', '.join(MAC_KINDS)}, got {self.mac!r}")
         if not isinstance(self.max_k, int) or not 1 <= self.max_k <= MAX_K_LIMIT:
             raise ValueError(f"max_k must be between 1 and {MAX_K_LIMIT}, got {self.max_k!r}")
+        if self.multiplier not in MULTIPLIERS:
+            raise ValueError(
+                f"multiplier must be one of {', '.join(MULTIPLIERS)}, got {self.multiplier!r}"
+            )
+        if self.mac_pipeline is None:
+            object.__setattr__(self, "mac_pipeline", self.default_mac_pipeline)
+        elif type(self.mac_pipeline) is not int or not 0 <= self.mac_pipeline <= 2:
+            raise ValueError(f"mac_pipeline must be 0, 1 or 2, got {self.mac_pipeline!r}")
         need = self.min_acc_width
         if self.acc_width is None:
             object.__setattr__(self, "acc_width", need)
@@ -103,11 +128,13 @@ class ArrayConfig:
         )
 
     @property
-    def mac_latency(self):
-        """Pipeline stages of the MAC kind beyond the PE register (FP8: the product stage)."""
-        from hdl.mac_fp8 import Fp8Mac  # the MAC states its own pipeline depth
+    def default_mac_pipeline(self):
+        return 2
 
-        return Fp8Mac.latency if self.is_fp8 else 0
+    @property
+    def mac_latency(self):
+        """Pipeline stages of the MAC beyond the PE's partial-sum register."""
+        return self.mac_pipeline
 
     @property
     def full_rate_fifo_depth(self):
@@ -132,6 +159,10 @@ class ArrayConfig:
             name += f"-w{self.acc_width}"
         if self.result_fifo_depth != self.full_rate_fifo_depth:
             name += f"-q{self.result_fifo_depth}"
+        if self.mac_pipeline != self.default_mac_pipeline:
+            name += f"-p{self.mac_pipeline}"
+        if self.multiplier != "dsp":
+            name += f"-{self.multiplier}"
         return name
 
     def to_dict(self):

@@ -6,6 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.fp8 import FORMATS
 from hdl.fp8_decode import fp8_operand_layout, operand_inf
+from hdl.multiplier import product_signal
 
 
 def kulisch_psum_layout(acc_width):
@@ -33,7 +34,8 @@ class Fp8Product(wiring.Component):
 
     ``product = ±(sig_a·sig_b) << (exp_a + exp_b)`` in units of ``2^L`` (§2.2), combinational.
     Flags follow §2.5: a NaN operand or Inf × 0 gives ``nan``; Inf × non-zero gives ``pinf``
-    or ``ninf`` by the sign XOR, with a zero integer product.
+    or ``ninf`` by the sign XOR, with a zero integer product. ``lut_multiplier`` marks the
+    significand multiplier for logic-only mapping (see :mod:`hdl.multiplier`).
 
     Members
     -------
@@ -43,9 +45,10 @@ class Fp8Product(wiring.Component):
     nan, pinf, ninf : Out(1)
     """
 
-    def __init__(self, *, act_fmt, weight_fmt):
+    def __init__(self, *, act_fmt, weight_fmt, lut_multiplier=False):
         self._act_fmt = act_fmt
         self._weight_fmt = weight_fmt
+        self._lut_multiplier = lut_multiplier
         super().__init__(
             {
                 "a": In(fp8_operand_layout(act_fmt)),
@@ -60,8 +63,12 @@ class Fp8Product(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         a, w = self.a, self.w
+        sig_product = product_signal(
+            unsigned(len(a.sig) + len(w.sig)), lut=self._lut_multiplier, name="sig_product"
+        )
+        m.d.comb += sig_product.eq(a.sig * w.sig)
         magnitude = Signal(fp8_product_width(self._act_fmt, self._weight_fmt))
-        m.d.comb += magnitude.eq((a.sig * w.sig) << (a.exp + w.exp))
+        m.d.comb += magnitude.eq(sig_product << (a.exp + w.exp))
         sign = a.sign ^ w.sign
         m.d.comb += self.product.eq(Mux(sign, -magnitude, magnitude))
 
@@ -80,11 +87,12 @@ class Fp8Product(wiring.Component):
 
 
 class Fp8Mac(wiring.Component):
-    """FP8 MAC: exact product, one pipeline register, exact W-bit add and sticky flags.
+    """FP8 MAC: exact product, an optional product register, exact W-bit add, sticky flags.
 
-    ``psum_out`` (combinational) is ``psum_in`` plus the product of the operands presented
-    one cycle earlier; every PE of a column has the same product stage, so the skew of the
-    array is unchanged and its latency grows by :attr:`latency` cycles.
+    With ``product_register`` (the default), ``psum_out`` (combinational) is ``psum_in`` plus
+    the product of the operands presented one cycle earlier; every PE of a column has the same
+    product stage, so the skew of the array is unchanged and its latency grows by
+    :attr:`latency` cycles. Without it the whole MAC is combinational.
 
     Parameters
     ----------
@@ -92,6 +100,9 @@ class Fp8Mac(wiring.Component):
         ``"e4m3"`` or ``"e5m2"``.
     acc_width : int
         Width W of the Kulisch accumulator (§2.3).
+    product_register : bool
+    lut_multiplier : bool
+        Mark the significand multiplier for logic-only mapping (see :mod:`hdl.multiplier`).
 
     Members
     -------
@@ -101,15 +112,16 @@ class Fp8Mac(wiring.Component):
     psum_out : Out(kulisch_psum_layout(acc_width))
     """
 
-    #: Cycles from operands to their product entering the sum.
-    latency = 1
-
-    def __init__(self, *, act_fmt, weight_fmt, acc_width):
+    def __init__(
+        self, *, act_fmt, weight_fmt, acc_width, product_register=True, lut_multiplier=False
+    ):
         need = fp8_product_width(act_fmt, weight_fmt) + 1
         if not isinstance(acc_width, int) or not need <= acc_width <= 256:
             raise ValueError(f"acc_width must be between {need} and 256, got {acc_width!r}")
         self._act_fmt = act_fmt
         self._weight_fmt = weight_fmt
+        self._product_register = product_register
+        self._lut_multiplier = lut_multiplier
         super().__init__(
             {
                 "a": In(fp8_operand_layout(act_fmt)),
@@ -119,24 +131,31 @@ class Fp8Mac(wiring.Component):
             }
         )
 
+    @property
+    def latency(self):
+        """Cycles from operands to their product entering the sum."""
+        return int(self._product_register)
+
     def elaborate(self, platform):
         m = Module()
         m.submodules.product = product = Fp8Product(
-            act_fmt=self._act_fmt, weight_fmt=self._weight_fmt
+            act_fmt=self._act_fmt, weight_fmt=self._weight_fmt, lut_multiplier=self._lut_multiplier
         )
         m.d.comb += [product.a.eq(self.a), product.w.eq(self.w)]
 
-        # The product register needs no reset: its value only matters under a valid row.
-        p_product = Signal.like(product.product, reset_less=True)
-        p_nan = Signal(reset_less=True)
-        p_pinf = Signal(reset_less=True)
-        p_ninf = Signal(reset_less=True)
-        m.d.sync += [
-            p_product.eq(product.product),
-            p_nan.eq(product.nan),
-            p_pinf.eq(product.pinf),
-            p_ninf.eq(product.ninf),
-        ]
+        p_product, p_nan, p_pinf, p_ninf = product.product, product.nan, product.pinf, product.ninf
+        if self._product_register:
+            # The product register needs no reset: its value only matters under a valid row.
+            p_product = Signal.like(product.product, reset_less=True)
+            p_nan = Signal(reset_less=True)
+            p_pinf = Signal(reset_less=True)
+            p_ninf = Signal(reset_less=True)
+            m.d.sync += [
+                p_product.eq(product.product),
+                p_nan.eq(product.nan),
+                p_pinf.eq(product.pinf),
+                p_ninf.eq(product.ninf),
+            ]
         m.d.comb += [
             # Truncation to W bits: a wrap that a legal max_k never reaches (§2.3).
             self.psum_out.sum.eq(self.psum_in.sum + p_product),

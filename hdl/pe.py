@@ -34,9 +34,10 @@ class ProcessingElement(wiring.Component):
     w_load_in, w_load_out : In/Out(1)
         Capture ``w_in`` into the shadow weight; ``w_load_out`` is ``w_load_in`` delayed.
     psum_in, psum_out : In/Out(arith.psum_shape)
-        ``psum_out`` is ``psum_in + a_in·weight`` one cycle later.
+        ``psum_out`` is ``psum_in`` plus a product, one cycle later (see Latency).
 
-    Latency: one cycle on every link.
+    Latency: one cycle on every link; the partial sum includes the product of the operands
+    that arrived ``arith.mac_latency`` cycles before (``mac_pipeline`` registers in the MAC).
     """
 
     def __init__(self, *, arith):
@@ -73,13 +74,21 @@ class ProcessingElement(wiring.Component):
         active_weight = Signal(unsigned(8))
         m.d.comb += active_weight.eq(Mux(self.switch_in, shadow_weight, weight))
 
-        m.d.comb += [
-            mac.a.eq(self.a_in),
-            mac.w.eq(self._arith.weight_operand(m, active_weight)),
-            mac.psum_in.eq(self.psum_in),
-        ]
         # Data registers need no reset: results are qualified by the array's valid pipeline.
         a_reg = Signal.like(self.a_out, reset_less=True)
+        if self._arith.operand_register:
+            # The multiplier sees registered operands: the activation register that feeds the
+            # next PE anyway, and the weight as selected in the cycle the activation arrived.
+            mac_weight = Signal(unsigned(8), reset_less=True)
+            m.d.sync += mac_weight.eq(active_weight)
+            mac_act = a_reg
+        else:
+            mac_weight, mac_act = active_weight, self.a_in
+        m.d.comb += [
+            mac.a.eq(mac_act),
+            mac.w.eq(self._arith.weight_operand(m, mac_weight)),
+            mac.psum_in.eq(self.psum_in),
+        ]
         w_reg = Signal.like(self.w_out, reset_less=True)
         psum_reg = Signal.like(self.psum_out, reset_less=True)
         m.d.sync += [

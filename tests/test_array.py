@@ -9,7 +9,8 @@ from tb.payload import PayloadCodec
 
 
 def test_array_2x2_timing_matches_readme():
-    """README "How a GEMM runs": weights at 0–1, rows at 2–4, results at 7–9 (t + R + C + 1)."""
+    """README "How a GEMM runs": weights at 0–1, rows at 2–4, results at 9–11
+    (t + R + C + 1 + mac_latency, the default MAC pipeline of 2)."""
     cfg = ArrayConfig(rows=2, cols=2)
     dut = SystolicArray(cfg)
     weights = PayloadCodec(weight_row_layout(cfg), vector=None)
@@ -21,7 +22,7 @@ def test_array_2x2_timing_matches_readme():
 
     async def testbench(ctx):
         w_i = a_i = 0
-        for cycle in range(10):
+        for cycle in range(12):
             ctx.set(dut.weights.valid, w_i < 2)
             if w_i < 2:
                 ctx.set(dut.weights.payload.as_value(), weights.pack(w_rows[w_i]))
@@ -50,7 +51,8 @@ def test_array_2x2_timing_matches_readme():
     assert [c for c, w, _, _ in trace if w] == [0, 1]
     assert [c for c, _, a, _ in trace if a] == [2, 3, 4]
     out = [(c, r) for c, _, _, r in trace if r is not None]
-    assert [c for c, _ in out] == [7, 8, 9]
+    assert cfg.mac_latency == 2
+    assert [c for c, _ in out] == [9, 10, 11]
     want = [[sum(a[k] * w_rows[k][n] for k in range(2)) for n in range(2)] for a in a_rows]
     assert [r[0] for _, r in out] == want
     assert [r[1]["last"] for _, r in out] == [0, 0, 1]

@@ -77,7 +77,7 @@ def test_fp8_array_bit_exact(mac, rows, cols, seed):
         assert np.array_equal(run.c.view(np.uint32), want.view(np.uint32)), f"job {i}"
         if i < 3:
             (m, k), n = job.a.shape, job.b.shape[1]
-            assert run.cycles == array_cycles(rows, cols, m, k, n, mac_latency=1)
+            assert run.cycles == array_cycles(rows, cols, m, k, n, mac_latency=cfg.mac_latency)
 
 
 @pytest.mark.xdist_group("r3c5-e4m3")

@@ -17,6 +17,9 @@ from hdl.config import ArrayConfig
         ({"acc_width": 27}, "acc_width must be between 28 and 64 for mac=int8 max_k=4096"),
         ({"acc_width": 65}, "acc_width must be between 28 and 64"),
         ({"result_fifo_depth": 0}, "result_fifo_depth must be between 1 and 4096, got 0"),
+        ({"multiplier": "dsp48"}, "multiplier must be one of dsp, lut, got 'dsp48'"),
+        ({"mac_pipeline": 3}, "mac_pipeline must be 0, 1 or 2, got 3"),
+        ({"mac_pipeline": True}, "mac_pipeline must be 0, 1 or 2, got True"),
     ],
 )
 def test_config_rejects_bad_parameters(kwargs, message):
@@ -30,7 +33,8 @@ def test_config_derives_exact_width_and_full_rate_fifo():
     # uint8 activations (Pmax 32640) need one more bit than int8 (32) at K = 131071.
     assert ArrayConfig(max_k=131071).acc_width == 33
     assert ArrayConfig(max_k=65536).acc_width == 32
-    assert cfg.result_fifo_depth == 8 + 4 + 2
+    assert cfg.mac_pipeline == 2 and cfg.mac_latency == 2
+    assert cfg.result_fifo_depth == 8 + 4 + 2 + 2
     assert cfg.id == "r8c4-int8"
 
 
@@ -40,13 +44,17 @@ def test_config_fp8_widths_and_latency():
     assert ArrayConfig(mac="e5m2").acc_width == 77
     assert ArrayConfig(mac="e4m3xe5m2").acc_width == 63
     cfg = ArrayConfig(rows=4, cols=4, mac="e4m3")
-    assert cfg.mac_latency == 1 and cfg.result_fifo_depth == 4 + 4 + 3
+    assert cfg.mac_latency == 2 and cfg.result_fifo_depth == 4 + 4 + 4
     assert cfg.id == "r4c4-e4m3"
 
 
 def test_config_id_names_non_defaults():
     assert ArrayConfig(rows=3, cols=5, max_k=64, acc_width=30).id == "r3c5-int8-k64-w30"
     assert ArrayConfig(result_fifo_depth=3).id == "r8c8-int8-q3"
+    assert ArrayConfig(mac_pipeline=0, multiplier="lut").id == "r8c8-int8-p0-lut"
+    assert ArrayConfig(mac="e5m2", mac_pipeline=2).id == "r8c8-e5m2"
+    # A non-default depth keeps a full-rate FIFO unless the depth is given.
+    assert ArrayConfig(mac_pipeline=0).result_fifo_depth == 8 + 8 + 2
 
 
 def test_config_json_round_trip():

@@ -1,7 +1,9 @@
 """ProcessingElement in Amaranth's simulator: links, shadow loading and the switch timing."""
 
 import random
+from collections import deque
 
+import pytest
 from amaranth.sim import Simulator
 
 from golden.int8 import wrap
@@ -12,12 +14,14 @@ ACC_WIDTH = 20
 
 
 class PEModel:
-    """Cycle-level reference of one PE, written from the PE's documented behaviour."""
+    """Cycle-level reference of one PE, written from the PE's documented behaviour: the
+    partial sum adds the product of the operands that arrived ``latency`` cycles earlier."""
 
-    def __init__(self):
+    def __init__(self, latency):
         self.shadow = None
         self.weight = None
         self.outputs = None
+        self.products = deque([None] * latency)
 
     def step(self, a, switch, w, w_load, psum):
         if switch:
@@ -25,7 +29,9 @@ class PEModel:
             self.weight = self.shadow
         else:
             active = self.weight
-        product_sum = None if active is None else wrap(psum + a * active, ACC_WIDTH)
+        self.products.append(None if active is None else a * active)
+        product = self.products.popleft()
+        product_sum = None if product is None else wrap(psum + product, ACC_WIDTH)
         outputs = {
             "a_out": a,
             "switch_out": switch,
@@ -38,10 +44,11 @@ class PEModel:
         self.outputs = outputs
 
 
-def test_pe_random_traffic_matches_model():
+@pytest.mark.parametrize("mac_pipeline", [0, 1, 2])
+def test_pe_random_traffic_matches_model(mac_pipeline):
     """Random loads, switches and operands; every output, every cycle, equals the model."""
-    dut = ProcessingElement(arith=Int8Arithmetic(ACC_WIDTH))
-    model = PEModel()
+    dut = ProcessingElement(arith=Int8Arithmetic(ACC_WIDTH, mac_pipeline=mac_pipeline))
+    model = PEModel(latency=mac_pipeline)
     rng = random.Random(7)
     problems = []
 
@@ -82,7 +89,7 @@ def test_pe_random_traffic_matches_model():
 
 def test_pe_switch_uses_shadow_written_same_cycle_safely():
     """A shadow write in the switch cycle must not leak into the switching fold."""
-    dut = ProcessingElement(arith=Int8Arithmetic(ACC_WIDTH))
+    dut = ProcessingElement(arith=Int8Arithmetic(ACC_WIDTH, mac_pipeline=0))
     seen = []
 
     async def testbench(ctx):
