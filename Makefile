@@ -11,7 +11,7 @@ MAC    ?= int8
 TARGET ?= ecp5
 JOBS   ?= 2
 
-.PHONY: setup demo verilog test test-full synth lint clean
+.PHONY: setup demo verilog test test-full synth bench lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ test-full: $(STAMP)
 
 synth: $(STAMP)
 	$(BIN)/systolix synth --rows $(ROWS) --cols $(COLS) --mac $(MAC) --target $(TARGET)
+
+## QoR sweep (sizes × MAC kinds, ECP5-85k synth + place and route, cycles, GOPS, plots) into
+## build/report/: qor.json, qor.md, *.png. Results are cached per configuration.
+bench: $(STAMP)
+	$(BIN)/systolix bench --jobs $(JOBS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check hdl golden tb scripts tests

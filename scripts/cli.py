@@ -9,7 +9,7 @@ import numpy as np
 from golden import array_cycles, tier_cycles
 from golden.fp8 import fp8_to_float
 from golden.perf import utilization
-from hdl.config import MAC_KINDS, ArrayConfig
+from hdl.config import MAC_KINDS, MULTIPLIERS, ArrayConfig
 
 
 class UsageError(Exception):
@@ -31,11 +31,28 @@ def _add_config_args(parser, *, rows=8, cols=8, mac_help=None):
     parser.add_argument(
         "--acc-width", type=int, default=None, help="accumulator bits (default: exact for --max-k)"
     )
+    parser.add_argument(
+        "--multiplier",
+        default="dsp",
+        help=f"multiplier mapping: {', '.join(MULTIPLIERS)} (default dsp)",
+    )
+    parser.add_argument(
+        "--mac-pipeline",
+        type=int,
+        default=None,
+        help="MAC pipeline registers 0-2: 1 product, 2 product and operands (default 2)",
+    )
 
 
 def _config(args):
     return ArrayConfig(
-        rows=args.rows, cols=args.cols, mac=args.mac, max_k=args.max_k, acc_width=args.acc_width
+        rows=args.rows,
+        cols=args.cols,
+        mac=args.mac,
+        max_k=args.max_k,
+        acc_width=args.acc_width,
+        multiplier=args.multiplier,
+        mac_pipeline=args.mac_pipeline,
     )
 
 
@@ -63,26 +80,13 @@ def cmd_lint(args):
     return 0 if ok else 1
 
 
-def _random_operands(cfg, rng, m, k, n, act_unsigned):
-    if not cfg.is_fp8:
-        lo, hi = (0, 256) if act_unsigned else (-128, 128)
-        return rng.integers(lo, hi, (m, k)), rng.integers(-128, 128, (k, n))
-
-    def finite_codes(fmt, shape):
-        values = fp8_to_float(np.arange(256), fmt)
-        return rng.choice(np.flatnonzero(np.isfinite(values)), shape)
-
-    fa, fb = cfg.fp8_formats
-    return finite_codes(fa, (m, k)), finite_codes(fb, (k, n))
-
-
 def run_and_report(cfg, m, k, n, seed, act_unsigned=False):
     """Run one random GEMM in Verilator, print the check and the cycle figures; return ok."""
     from tb.numerics import numerics_for
-    from tb.runtime import run_gemm
+    from tb.runtime import random_operands, run_gemm
 
     rng = np.random.default_rng(seed)
-    a, b = _random_operands(cfg, rng, m, k, n, act_unsigned)
+    a, b = random_operands(cfg, rng, m, k, n, act_unsigned=act_unsigned)
     run = run_gemm(cfg, a, b, act_unsigned=act_unsigned, seed=seed)
     numerics = numerics_for(cfg)
     want = numerics.expected(a, b, act_unsigned)
@@ -157,6 +161,51 @@ def cmd_pnr(args):
     return 0
 
 
+def cmd_bench(args):
+    from scripts.bench import (
+        BenchOptions,
+        build_report,
+        default_configs,
+        parse_sizes,
+        run_sweep,
+        sweep_configs,
+        write_report,
+    )
+
+    options = BenchOptions(
+        target=args.target,
+        device=args.device,
+        clock_mhz=args.clock_mhz,
+        pnr=not args.no_pnr,
+        rtl=not args.no_rtl,
+    )
+    custom = (args.sizes, args.macs, args.multipliers, args.mac_pipelines)
+    if any(custom):
+        configs = sweep_configs(
+            parse_sizes(args.sizes) if args.sizes else None,
+            args.macs.split(",") if args.macs else None,
+            args.multipliers.split(",") if args.multipliers else None,
+            [int(p) for p in args.mac_pipelines.split(",")] if args.mac_pipelines else None,
+        )
+    else:
+        configs = default_configs()
+    if args.jobs is not None and args.jobs < 1:
+        raise ValueError(f"--jobs must be at least 1, got {args.jobs}")
+    records = run_sweep(
+        configs,
+        options,
+        args.out,
+        jobs=args.jobs,
+        dask_scheduler=args.dask_scheduler,
+        fresh=args.fresh,
+        progress=not args.quiet,
+    )
+    command = "systolix bench " + " ".join(args.argv) if args.argv else "systolix bench"
+    for path in write_report(build_report(records, options, command.strip()), args.out):
+        print(f"wrote {path}")
+    return 0
+
+
 def cmd_demo(args):
     from hdl.generate import generate
     from scripts.synth import synthesize, write_reports
@@ -209,6 +258,25 @@ def build_parser():
     p.add_argument("--out", default=None, help="output root (default build/pnr)")
     p.set_defaults(func=cmd_pnr)
 
+    p = sub.add_parser(
+        "bench", help="sweep sizes x MAC kinds: synth, place and route, cycles, GOPS, plots"
+    )
+    p.add_argument("--sizes", default=None, help="ROWSxCOLS list, e.g. 2x2,8x8 (default sweep)")
+    p.add_argument("--macs", default=None, help=f"MAC kinds (default all: {','.join(MAC_KINDS)})")
+    p.add_argument("--multipliers", default=None, help="dsp,lut (default dsp)")
+    p.add_argument("--mac-pipelines", default=None, help="MAC pipeline depths, e.g. 0,2")
+    p.add_argument("--target", default="ecp5", help="ecp5 or ice40")
+    p.add_argument("--device", default="85k", help="ecp5: 25k, 45k, 85k; ice40: up5k, hx8k")
+    p.add_argument("--clock-mhz", type=float, default=200.0, help="clock constraint (200)")
+    p.add_argument("--no-pnr", action="store_true", help="synthesis only")
+    p.add_argument("--no-rtl", action="store_true", help="no Verilator cycle measurements")
+    p.add_argument("--jobs", type=int, default=None, help="local worker processes (all cores)")
+    p.add_argument("--dask-scheduler", default=None, help="run on a Dask cluster at ADDRESS")
+    p.add_argument("--fresh", action="store_true", help="ignore cached per-config results")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--out", default="build/report", help="report folder (default build/report)")
+    p.set_defaults(func=cmd_bench)
+
     p = sub.add_parser("demo", help="generate, simulate one GEMM and synthesize the default array")
     _add_config_args(p)
     for name in ("m", "k", "n"):
@@ -222,6 +290,7 @@ def build_parser():
 def main(argv=None):
     try:
         args = build_parser().parse_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)[1:]
         return args.func(args)
     except (UsageError, ValueError, TypeError) as exc:
         print(f"systolix: error: {exc}", file=sys.stderr)

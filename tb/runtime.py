@@ -131,6 +131,23 @@ def array_build(config, *, top="array"):
     return _builds[key]
 
 
+def random_operands(config, rng, m, k, n, *, act_unsigned=False):
+    """Random legal operands of an M×K×N GEMM: int8/uint8 values for INT8, finite codes of
+    the activation and weight formats for FP8 kinds."""
+    if not config.is_fp8:
+        lo, hi = (0, 256) if act_unsigned else (-128, 128)
+        return rng.integers(lo, hi, (m, k)), rng.integers(-128, 128, (k, n))
+
+    from golden.fp8 import fp8_to_float
+
+    def finite_codes(fmt, shape):
+        values = fp8_to_float(np.arange(256), fmt)
+        return rng.choice(np.flatnonzero(np.isfinite(values)), shape)
+
+    fa, fb = config.fp8_formats
+    return finite_codes(fa, (m, k)), finite_codes(fb, (k, n))
+
+
 def run_gemm_batch(config, jobs, *, seed=None, allow_overflow=False, top="array"):
     """Run several GEMM jobs in one simulation, in order, each checked against golden.
 

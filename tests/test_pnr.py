@@ -45,3 +45,25 @@ def test_parse_report_picks_slowest_clock_and_used_cells():
 def test_pnr_rejects_bad_target_or_device(target, device, message, tmp_path):
     with pytest.raises(ValueError, match=message):
         place_and_route(ArrayConfig(rows=1, cols=1), target, device, tmp_path)
+
+
+def test_pnr_ice40_up5k_maps_int8_products_to_sb_mac16(tmp_path):
+    r = place_and_route(ArrayConfig(rows=1, cols=2), "ice40", "up5k", tmp_path, clock_mhz=20)
+    assert r["used"]["ICESTORM_DSP"] == 2 and r["synth"]["dsp"] == 2
+    assert r["fmax_mhz"] > 0
+
+
+def test_pnr_lut_multiplier_uses_no_dsp(tmp_path):
+    cfg = ArrayConfig(rows=1, cols=2, multiplier="lut")
+    r = place_and_route(cfg, "ecp5", "25k", tmp_path, clock_mhz=50)
+    assert "MULT18X18D" not in r["used"] and r["synth"]["dsp"] == 0
+    assert r["synth"]["lut"] > 100  # the 9×8 products are now logic
+
+
+def test_pnr_refuses_what_cannot_fit(tmp_path):
+    with pytest.raises(ValueError, match="device ice40-hx8k has no DSP blocks: use multiplier=lut"):
+        place_and_route(ArrayConfig(rows=1, cols=1), "ice40", "hx8k", tmp_path)
+    # 36 INT8 PEs need 36 MULT18X18D; the 25k has 28. Refused after synthesis, before nextpnr.
+    with pytest.raises(ValueError, match=r"r6c6-int8 does not fit ecp5-25k: 36 MULT18X18D > 28"):
+        place_and_route(ArrayConfig(rows=6, cols=6), "ecp5", "25k", tmp_path)
+    assert not (tmp_path / "report.json").exists()

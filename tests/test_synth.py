@@ -82,3 +82,18 @@ def test_compare_pes_one_row_per_mac():
         if line.startswith("| int8") or line.startswith("| e5m2")
     ]
     assert rows == ["| int8 | 28 | 18 | 8 | 1 | 28 | 1 |", "| e5m2 | 77 | 231 | 221 | 1 | 77 | 1 |"]
+
+
+def test_synth_commands_follow_the_multiplier_option():
+    from scripts.synth import synth_commands
+
+    dsp, lut = ArrayConfig(rows=2, cols=2), ArrayConfig(rows=2, cols=2, multiplier="lut")
+    assert synth_commands("ecp5", "t", dsp)[-1] == "synth_ecp5 -top t"
+    assert synth_commands("ecp5", "t", lut)[-1] == "synth_ecp5 -top t -nodsp"
+    assert "booth" in synth_commands("ecp5", "t", lut)
+    assert synth_commands("ice40", "t", dsp, json_out="t.json")[-1] == (
+        "synth_ice40 -top t -dsp -json t.json"
+    )
+    assert synth_commands("ice40", "t", lut)[-1] == "synth_ice40 -top t"
+    fp8_lut = ArrayConfig(rows=2, cols=2, mac="e4m3", multiplier="lut")
+    assert "booth" not in synth_commands("ecp5", "t", fp8_lut)
