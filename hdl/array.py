@@ -80,12 +80,15 @@ class SystolicArray(wiring.Component):
         expect_fold_start = Signal(init=1)  # the next activation row is a fold's first
         outstanding = Signal(range(cfg.result_fifo_depth + 1))  # rows accepted, not yet delivered
 
-        slot_free = outstanding < cfg.result_fifo_depth
-        m.d.comb += self.acts.ready.eq(slot_free & (~expect_fold_start | (shadow_beats == rows)))
+        # Registered flags keep the handshake loop (ready → fire → next state) free of counter
+        # compares: shadow_full == (shadow_beats == rows), slot_free == (outstanding < depth).
+        shadow_full = Signal()
+        slot_free = Signal(init=1)
+        m.d.comb += self.acts.ready.eq(slot_free & (~expect_fold_start | shadow_full))
         act_fire = self.acts.valid & self.acts.ready
         fold_start = act_fire & expect_fold_start
         # The shadow registers become free for the next fold in the cycle a fold starts.
-        m.d.comb += self.weights.ready.eq((shadow_beats < rows) | fold_start)
+        m.d.comb += self.weights.ready.eq(~shadow_full | fold_start)
         weight_fire = self.weights.valid & self.weights.ready
 
         beats_before = Signal.like(shadow_beats)
@@ -93,11 +96,21 @@ class SystolicArray(wiring.Component):
         with m.If(fold_start):
             m.d.comb += beats_before.eq(0)
         m.d.sync += shadow_beats.eq(beats_before + weight_fire)
+        last_beat = shadow_beats == rows - 1  # from the register alone, off the loop
+        with m.If(fold_start):
+            m.d.sync += shadow_full.eq(weight_fire & (rows == 1))
+        with m.Else():
+            m.d.sync += shadow_full.eq(shadow_full | (weight_fire & last_beat))
         with m.If(act_fire):
             m.d.sync += expect_fold_start.eq(self.acts.payload.last)
 
         result_fire = self.results.valid & self.results.ready
         m.d.sync += outstanding.eq(outstanding + act_fire - result_fire)
+        below_last_slot = outstanding < cfg.result_fifo_depth - 1
+        with m.If(act_fire & ~result_fire):
+            m.d.sync += slot_free.eq(below_last_slot)
+        with m.Elif(result_fire & ~act_fire):
+            m.d.sync += slot_free.eq(1)
 
         # --- activation entry: operand decode, input register and skew ------------------------
         row_inputs = []

@@ -47,9 +47,11 @@ class ArrayConfig:
         are only accepted while a slot is free for their result; ``None`` sizes it for full
         throughput with an always-ready consumer (``rows + cols + 2``, plus the MAC's extra
         pipeline stages).
-    multiplier : str
-        ``dsp`` (default) leaves the multipliers to the FPGA's DSP blocks; ``lut`` builds them
-        from logic. The generated Verilog marks LUT multipliers with ``use_dsp = "no"`` and
+    multiplier : str or None
+        ``dsp`` leaves the multipliers to the FPGA's DSP blocks; ``lut`` builds them from
+        logic. ``None`` picks ``dsp`` for INT8 (a 9×8 product fills a DSP well) and ``lut`` for
+        FP8 (a 4×4 or 3×3 significand product is a few LUTs, faster than a trip through a DSP
+        block). The generated Verilog marks LUT multipliers with ``use_dsp = "no"`` and
         ``multstyle = "logic"``, which vendor tools honour; yosys flows pass ``-nodsp``
         (``synth_ecp5``) or leave out ``-dsp`` (``synth_ice40``), as ``systolix synth`` and
         ``pnr`` do. The arithmetic is the same bit for bit.
@@ -67,7 +69,7 @@ class ArrayConfig:
     max_k: int = 4096
     acc_width: int | None = None
     result_fifo_depth: int | None = None
-    multiplier: str = "dsp"
+    multiplier: str | None = None
     mac_pipeline: int | None = None
 
     def __post_init__(self):
@@ -79,6 +81,8 @@ class ArrayConfig:
             raise ValueError(f"mac must be one of {', '.join(MAC_KINDS)}, got {self.mac!r}")
         if not isinstance(self.max_k, int) or not 1 <= self.max_k <= MAX_K_LIMIT:
             raise ValueError(f"max_k must be between 1 and {MAX_K_LIMIT}, got {self.max_k!r}")
+        if self.multiplier is None:
+            object.__setattr__(self, "multiplier", self.default_multiplier)
         if self.multiplier not in MULTIPLIERS:
             raise ValueError(
                 f"multiplier must be one of {', '.join(MULTIPLIERS)}, got {self.multiplier!r}"
@@ -128,6 +132,10 @@ class ArrayConfig:
         )
 
     @property
+    def default_multiplier(self):
+        return "lut" if self.is_fp8 else "dsp"
+
+    @property
     def default_mac_pipeline(self):
         return 2
 
@@ -161,7 +169,7 @@ class ArrayConfig:
             name += f"-q{self.result_fifo_depth}"
         if self.mac_pipeline != self.default_mac_pipeline:
             name += f"-p{self.mac_pipeline}"
-        if self.multiplier != "dsp":
+        if self.multiplier != self.default_multiplier:
             name += f"-{self.multiplier}"
         return name
 

@@ -1,6 +1,6 @@
 """FP8 multiply with exact fixed-point (Kulisch) accumulation (NUMERICS.md §2.1–§2.5)."""
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -42,6 +42,10 @@ class Fp8Product(wiring.Component):
     a : In(fp8_operand_layout(act_fmt))
     w : In(fp8_operand_layout(weight_fmt))
     product : Out(signed(fp8_product_width + 1))
+    magnitude : Out(fp8_product_width)
+        ``|product|``.
+    sign : Out(1)
+        Sign of the product (also for a zero product): ``product = ±magnitude``.
     nan, pinf, ninf : Out(1)
     """
 
@@ -54,6 +58,8 @@ class Fp8Product(wiring.Component):
                 "a": In(fp8_operand_layout(act_fmt)),
                 "w": In(fp8_operand_layout(weight_fmt)),
                 "product": Out(signed(fp8_product_width(act_fmt, weight_fmt) + 1)),
+                "magnitude": Out(fp8_product_width(act_fmt, weight_fmt)),
+                "sign": Out(1),
                 "nan": Out(1),
                 "pinf": Out(1),
                 "ninf": Out(1),
@@ -67,9 +73,8 @@ class Fp8Product(wiring.Component):
             unsigned(len(a.sig) + len(w.sig)), lut=self._lut_multiplier, name="sig_product"
         )
         m.d.comb += sig_product.eq(a.sig * w.sig)
-        magnitude = Signal(fp8_product_width(self._act_fmt, self._weight_fmt))
-        m.d.comb += magnitude.eq(sig_product << (a.exp + w.exp))
-        sign = a.sign ^ w.sign
+        magnitude, sign = self.magnitude, self.sign
+        m.d.comb += [magnitude.eq(sig_product << (a.exp + w.exp)), sign.eq(a.sign ^ w.sign)]
         m.d.comb += self.product.eq(Mux(sign, -magnitude, magnitude))
 
         a_inf = operand_inf(a, self._act_fmt)
@@ -138,27 +143,24 @@ class Fp8Mac(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.product = product = Fp8Product(
+        m.submodules.multiplier = product = Fp8Product(
             act_fmt=self._act_fmt, weight_fmt=self._weight_fmt, lut_multiplier=self._lut_multiplier
         )
         m.d.comb += [product.a.eq(self.a), product.w.eq(self.w)]
 
-        p_product, p_nan, p_pinf, p_ninf = product.product, product.nan, product.pinf, product.ninf
+        staged = [product.magnitude, product.sign, product.nan, product.pinf, product.ninf]
         if self._product_register:
             # The product register needs no reset: its value only matters under a valid row.
-            p_product = Signal.like(product.product, reset_less=True)
-            p_nan = Signal(reset_less=True)
-            p_pinf = Signal(reset_less=True)
-            p_ninf = Signal(reset_less=True)
-            m.d.sync += [
-                p_product.eq(product.product),
-                p_nan.eq(product.nan),
-                p_pinf.eq(product.pinf),
-                p_ninf.eq(product.ninf),
-            ]
+            registers = [Signal.like(v, name=f"p_{v.name}", reset_less=True) for v in staged]
+            m.d.sync += [r.eq(v) for r, v in zip(registers, staged, strict=True)]
+            staged = registers
+        p_magnitude, p_sign, p_nan, p_pinf, p_ninf = staged
+        # The sign is applied in the accumulating add, not before the register: −x is ~x + 1,
+        # and the +1 enters the adder as its carry-in, so no second carry chain is needed.
+        ones_complement = (Cat(p_magnitude, 0) ^ p_sign.replicate(len(p_magnitude) + 1)).as_signed()
         m.d.comb += [
             # Truncation to W bits: a wrap that a legal max_k never reaches (§2.3).
-            self.psum_out.sum.eq(self.psum_in.sum + p_product),
+            self.psum_out.sum.eq(self.psum_in.sum + ones_complement + p_sign),
             self.psum_out.nan.eq(self.psum_in.nan | p_nan),
             self.psum_out.pinf.eq(self.psum_in.pinf | p_pinf),
             self.psum_out.ninf.eq(self.psum_in.ninf | p_ninf),

@@ -76,17 +76,19 @@ class ProcessingElement(wiring.Component):
 
         # Data registers need no reset: results are qualified by the array's valid pipeline.
         a_reg = Signal.like(self.a_out, reset_less=True)
+        weight_operand = self._arith.weight_operand(m, active_weight)
         if self._arith.operand_register:
             # The multiplier sees registered operands: the activation register that feeds the
-            # next PE anyway, and the weight as selected in the cycle the activation arrived.
-            mac_weight = Signal(unsigned(8), reset_less=True)
-            m.d.sync += mac_weight.eq(active_weight)
+            # next PE anyway, and the weight as selected (and decoded) in the cycle the
+            # activation arrived, so neither the switch mux nor the decoder precede it.
+            mac_weight = Signal(self._arith.weight_operand_shape, reset_less=True)
+            m.d.sync += mac_weight.eq(weight_operand)
             mac_act = a_reg
         else:
-            mac_weight, mac_act = active_weight, self.a_in
+            mac_weight, mac_act = weight_operand, self.a_in
         m.d.comb += [
             mac.a.eq(mac_act),
-            mac.w.eq(self._arith.weight_operand(m, mac_weight)),
+            mac.w.eq(mac_weight),
             mac.psum_in.eq(self.psum_in),
         ]
         w_reg = Signal.like(self.w_out, reset_less=True)

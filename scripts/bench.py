@@ -35,7 +35,7 @@ STANDARD_SHAPES = {
     "decode GEMV": (1, 4096, 4096),
 }
 #: Array sizes of the default sweep: squares up to 32×32 and one non-square array.
-DEFAULT_SIZES = ((2, 2), (4, 4), (8, 8), (16, 16), (32, 32), (4, 16))
+DEFAULT_SIZES = ((2, 2), (4, 4), (8, 8), (16, 16), (32, 32), (2, 8))
 #: RTL cycles are measured for configurations up to this many PEs ...
 RTL_MAX_PES = 64
 #: ... on the standard shapes the model puts at or under this many cycles.
@@ -80,24 +80,27 @@ class BenchOptions:
 
 
 def default_configs():
-    """The default sweep: every size of :data:`DEFAULT_SIZES` × every MAC kind with DSP
-    multipliers, INT8 with LUT multipliers, and the unpipelined INT8 MAC at 4×4 and 8×8."""
+    """The default sweep: every size of :data:`DEFAULT_SIZES` × every MAC kind (default
+    multipliers: DSP for INT8, LUT for FP8), INT8 also with LUT multipliers, and at 4×4 and
+    8×8 the other mappings: E4M3 with DSP multipliers and the unpipelined INT8 MAC."""
     configs = []
     for rows, cols in DEFAULT_SIZES:
         configs += [ArrayConfig(rows=rows, cols=cols, mac=mac) for mac in MAC_KINDS]
         configs.append(ArrayConfig(rows=rows, cols=cols, multiplier="lut"))
-    configs += [ArrayConfig(rows=n, cols=n, mac_pipeline=0) for n in (4, 8)]
+    for n in (4, 8):
+        configs.append(ArrayConfig(rows=n, cols=n, mac="e4m3", multiplier="dsp"))
+        configs.append(ArrayConfig(rows=n, cols=n, mac_pipeline=0))
     return configs
 
 
 def sweep_configs(sizes=None, macs=None, multipliers=None, mac_pipelines=None):
     """Every combination of the given sizes ``[(rows, cols)]``, MAC kinds, multipliers and MAC
-    pipeline depths (``None`` in ``mac_pipelines`` is the kind's default); omitted lists take
-    :data:`DEFAULT_SIZES`, every kind, ``["dsp"]`` and ``[None]``."""
+    pipeline depths (``None`` is the kind's default in both); omitted lists take
+    :data:`DEFAULT_SIZES`, every kind, ``[None]`` and ``[None]``."""
     configs = []
     for rows, cols in sizes or DEFAULT_SIZES:
         for mac in macs or MAC_KINDS:
-            for multiplier in multipliers or ["dsp"]:
+            for multiplier in multipliers or [None]:
                 for pipeline in mac_pipelines or [None]:
                     configs.append(
                         ArrayConfig(
@@ -127,7 +130,7 @@ def parse_sizes(text):
 
 def rtl_shapes(config, shapes):
     """Names of ``shapes`` whose RTL cycles are measured for ``config`` (empty if too large)."""
-    if config.pes > RTL_MAX_PES or config.multiplier != "dsp":
+    if config.pes > RTL_MAX_PES or config.multiplier != config.default_multiplier:
         return []  # the multiplier mapping does not change the RTL's cycles
     return [
         name

@@ -33,8 +33,8 @@ def _add_config_args(parser, *, rows=8, cols=8, mac_help=None):
     )
     parser.add_argument(
         "--multiplier",
-        default="dsp",
-        help=f"multiplier mapping: {', '.join(MULTIPLIERS)} (default dsp)",
+        default=None,
+        help=f"multiplier mapping: {', '.join(MULTIPLIERS)} (default dsp for INT8, lut for FP8)",
     )
     parser.add_argument(
         "--mac-pipeline",
@@ -263,7 +263,7 @@ def build_parser():
     )
     p.add_argument("--sizes", default=None, help="ROWSxCOLS list, e.g. 2x2,8x8 (default sweep)")
     p.add_argument("--macs", default=None, help=f"MAC kinds (default all: {','.join(MAC_KINDS)})")
-    p.add_argument("--multipliers", default=None, help="dsp,lut (default dsp)")
+    p.add_argument("--multipliers", default=None, help="dsp,lut (default: the kind's own)")
     p.add_argument("--mac-pipelines", default=None, help="MAC pipeline depths, e.g. 0,2")
     p.add_argument("--target", default="ecp5", help="ecp5 or ice40")
     p.add_argument("--device", default="85k", help="ecp5: 25k, 45k, 85k; ice40: up5k, hx8k")

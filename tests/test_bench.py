@@ -21,13 +21,14 @@ from scripts.bench_report import markdown
 from scripts.pnr import check_fit
 
 
-def test_default_sweep_covers_sizes_kinds_and_lut_int8():
+def test_default_sweep_covers_sizes_kinds_and_both_multipliers():
     configs = default_configs()
     ids = {c.id for c in configs}
     for rows, cols in DEFAULT_SIZES:
         for mac in MAC_KINDS:
             assert ArrayConfig(rows=rows, cols=cols, mac=mac).id in ids
         assert ArrayConfig(rows=rows, cols=cols, multiplier="lut").id in ids
+    assert "r8c8-e4m3-dsp" in ids and "r8c8-int8-p0" in ids
     assert any(c.rows != c.cols for c in configs)
     assert len(ids) == len(configs)
 
@@ -98,9 +99,11 @@ def test_tiny_sweep_local_then_dask_local_cluster(tmp_path):
     assert [r["config_id"] for r in local] == [c.id for c in configs]
     for record, cfg in zip(local, configs, strict=True):
         assert record["fit_error"] is None and not record["design_estimated"]
-        assert record["design"]["dsp"] == cfg.pes  # one MULT18X18D per PE survives
+        # One MULT18X18D per INT8 PE survives; the FP8 significand products are LUTs.
+        dsps = cfg.pes if cfg.multiplier == "dsp" else 0
+        assert record["design"]["dsp"] == dsps
         assert record["pnr"]["fmax_mhz"] > 0
-        assert record["pnr"]["used"]["MULT18X18D"] == cfg.pes
+        assert record["pnr"]["used"].get("MULT18X18D", 0) == dsps
         # Both tiny shapes were simulated, bit-exact, and took the model's cycles.
         assert [x["shape"] for x in record["rtl"]] == list(TINY)
         assert all(x["rtl_cycles"] == x["model_cycles"] for x in record["rtl"])

@@ -52,7 +52,10 @@ def test_config_id_names_non_defaults():
     assert ArrayConfig(rows=3, cols=5, max_k=64, acc_width=30).id == "r3c5-int8-k64-w30"
     assert ArrayConfig(result_fifo_depth=3).id == "r8c8-int8-q3"
     assert ArrayConfig(mac_pipeline=0, multiplier="lut").id == "r8c8-int8-p0-lut"
-    assert ArrayConfig(mac="e5m2", mac_pipeline=2).id == "r8c8-e5m2"
+    assert ArrayConfig(mac="e5m2", mac_pipeline=2, multiplier="lut").id == "r8c8-e5m2"
+    # Default multipliers: DSP blocks for INT8's 9×8 product, logic for FP8's 4×4 and 3×3.
+    assert ArrayConfig().multiplier == "dsp" and ArrayConfig(mac="e4m3").multiplier == "lut"
+    assert ArrayConfig(mac="e4m3", multiplier="dsp").id == "r8c8-e4m3-dsp"
     # A non-default depth keeps a full-rate FIFO unless the depth is given.
     assert ArrayConfig(mac_pipeline=0).result_fifo_depth == 8 + 8 + 2
 

@@ -15,7 +15,7 @@ VARIANTS = [
     {"mac": "int8", "mac_pipeline": 0},
     {"mac": "int8", "mac_pipeline": 1, "multiplier": "lut"},
     {"mac": "e4m3", "mac_pipeline": 0},
-    {"mac": "e4m3xe5m2", "mac_pipeline": 1, "multiplier": "lut"},
+    {"mac": "e4m3xe5m2", "mac_pipeline": 1, "multiplier": "dsp"},
 ]
 
 
