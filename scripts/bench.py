@@ -51,13 +51,19 @@ _SOURCES = ("hdl", "golden", "tb", "scripts/synth.py", "scripts/pnr.py", "script
 class BenchOptions:
     """What each point of a sweep runs: FPGA target, device and clock constraint, whether to
     place and route, whether to measure RTL cycles, and the GEMM shapes ``{name: (M, K, N)}``
-    of the performance figures."""
+    of the performance figures.
+
+    ``pnr_budget`` bounds the work per configuration: a design whose estimate from one PE
+    needs more logic cells (TRELLIS_COMB on ECP5) than this is neither synthesized whole nor
+    placed (nextpnr takes most of an hour on 70 000 cells on two cores); 0 lifts the bound.
+    """
 
     target: str = "ecp5"
     device: str = "85k"
     clock_mhz: float = 200.0
     pnr: bool = True
     rtl: bool = True
+    pnr_budget: int = 40_000
     shapes: dict = field(default_factory=lambda: dict(STANDARD_SHAPES))
 
     def __post_init__(self):
@@ -72,6 +78,8 @@ class BenchOptions:
             )
         if not 1 <= self.clock_mhz <= 1000:
             raise ValueError(f"clock_mhz must be between 1 and 1000, got {self.clock_mhz}")
+        if not isinstance(self.pnr_budget, int) or self.pnr_budget < 0:
+            raise ValueError(f"pnr_budget must be a non-negative integer, got {self.pnr_budget!r}")
         if not self.shapes:
             raise ValueError("shapes must name at least one GEMM shape")
         for name, mkn in self.shapes.items():
@@ -212,6 +220,7 @@ def measure_point(task):
         "fit_error": None,
         "pnr": None,
         "pnr_error": None,
+        "over_budget": None,
         "rtl": [],
         "cached": False,
     }
@@ -227,6 +236,13 @@ def measure_point(task):
         record["design_estimated"] = True
         record["fit_error"] = check_fit(estimate, options.target, options.device) + (
             f" (estimated from one PE × {config.pes})"
+        )
+    elif options.pnr_budget and demand["comb"] > options.pnr_budget:
+        record["design"] = {**estimate, "bram": 0}
+        record["design_estimated"] = True
+        record["over_budget"] = (
+            f"estimated {demand['comb']} logic cells > --pnr-budget {options.pnr_budget}: "
+            "not synthesized whole or placed"
         )
     else:
         design = _counts(synthesize_harness(config, options.target, work / "harness"))

@@ -42,6 +42,8 @@ def _fmt(value, digits=1):
 def _note(record):
     if record["fit_error"]:
         return record["fit_error"]
+    if record.get("over_budget"):
+        return record["over_budget"]
     if record["pnr_error"]:
         return f"nextpnr failed: {record['pnr_error']}"
     pnr = record["pnr"]
@@ -207,7 +209,7 @@ def plot_all(report, out_dir):
     fig.text(
         0.5,
         0.01,
-        "hollow markers: estimated from one PE (does not fit the device)",
+        "hollow markers: estimated from one PE (does not fit, or over --pnr-budget)",
         ha="center",
         fontsize=8,
     )

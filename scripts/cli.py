@@ -178,6 +178,7 @@ def cmd_bench(args):
         clock_mhz=args.clock_mhz,
         pnr=not args.no_pnr,
         rtl=not args.no_rtl,
+        pnr_budget=args.pnr_budget,
     )
     custom = (args.sizes, args.macs, args.multipliers, args.mac_pipelines)
     if any(custom):
@@ -270,6 +271,12 @@ def build_parser():
     p.add_argument("--clock-mhz", type=float, default=200.0, help="clock constraint (200)")
     p.add_argument("--no-pnr", action="store_true", help="synthesis only")
     p.add_argument("--no-rtl", action="store_true", help="no Verilator cycle measurements")
+    p.add_argument(
+        "--pnr-budget",
+        type=int,
+        default=40_000,
+        help="largest estimated logic-cell count synthesized whole and placed (40000; 0: any)",
+    )
     p.add_argument("--jobs", type=int, default=None, help="local worker processes (all cores)")
     p.add_argument("--dask-scheduler", default=None, help="run on a Dask cluster at ADDRESS")
     p.add_argument("--fresh", action="store_true", help="ignore cached per-config results")

@@ -136,3 +136,15 @@ def test_tiny_sweep_local_then_dask_local_cluster(tmp_path):
     rtl = first["rtl"][0]
     assert f"| 1×1 | int8 p2 | tiny | {rtl['rtl_cycles']} | {rtl['model_cycles']} | yes |" in md
     assert "systolix bench --test" in md
+
+
+@pytest.mark.synth
+def test_pnr_budget_leaves_large_designs_as_estimates(tmp_path):
+    options = BenchOptions(device="25k", pnr_budget=100, rtl=False, shapes=dict(TINY))
+    (record,) = run_sweep([ArrayConfig(rows=4, cols=4)], options, tmp_path, progress=False)
+    assert record["design_estimated"] and record["pnr"] is None
+    assert record["design"]["dsp"] == 16 == 16 * record["pe"]["dsp"]
+    assert "> --pnr-budget 100" in record["over_budget"]
+    assert not (tmp_path / "points" / "r4c4-int8-ecp5-25k" / "harness").exists()
+    with pytest.raises(ValueError, match="pnr_budget must be a non-negative integer"):
+        BenchOptions(pnr_budget=-1)
