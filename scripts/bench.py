@@ -254,7 +254,9 @@ def measure_point(task):
                     options.target, options.device, work / "harness", clock_mhz=options.clock_mhz
                 )
             except ToolError as exc:  # nextpnr's verdict (e.g. unroutable) is a result too
-                record["pnr_error"] = str(exc).splitlines()[0]
+                lines = str(exc).splitlines()
+                errors = [line.strip() for line in lines if line.strip().startswith("ERROR:")]
+                record["pnr_error"] = errors[-1] if errors else lines[0]
     names = rtl_shapes(config, options.shapes) if options.rtl else []
     if names:
         record["rtl"] = _measure_rtl(config, {name: options.shapes[name] for name in names})

@@ -21,10 +21,8 @@ def short_version(line):
 
 
 def _label(config):
-    text = config["mac"]
-    if config["multiplier"] != "dsp":
-        text += f" {config['multiplier']}"
-    return text + f" p{config['mac_pipeline']}"
+    """``int8 dsp p2``: MAC kind, multiplier mapping, MAC pipeline depth."""
+    return f"{config['mac']} {config['multiplier']} p{config['mac_pipeline']}"
 
 
 def _size(config):
@@ -69,8 +67,12 @@ def markdown(report):
         "",
         "PE: one PE synthesized alone. Design: the array inside the pin-light QoR harness "
         "(it adds one flip-flop per array input bit and a 32-bit XOR fold of the results); "
-        "*estimates* (one PE × PEs) stand where the design cannot fit the device. LUT = LUT4, "
-        "carry = CCU2C (2 LUT4 each), DSP = MULT18X18D on ECP5.",
+        "*estimates* (one PE × PEs) stand where the design cannot fit the device or is over the "
+        "place-and-route budget. "
+        + {
+            "ecp5": "LUT = LUT4, carry = CCU2C (2 LUT4 each), DSP = MULT18X18D.",
+            "ice40": "LUT = SB_LUT4, carry = SB_CARRY, DSP = SB_MAC16.",
+        }[options["target"]],
         "",
         "| array | MAC | PEs | PE LUT | PE carry | PE FF | PE DSP | LUT | carry | FF | DSP | "
         "LUTRAM | fmax MHz | peak GOPS | critical path or fit |",

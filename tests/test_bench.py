@@ -134,7 +134,7 @@ def test_tiny_sweep_local_then_dask_local_cluster(tmp_path):
     assert first["performance"]["peak_gops"] == pytest.approx(2 * first["pnr"]["fmax_mhz"] / 1e3)
     md = markdown(report)
     rtl = first["rtl"][0]
-    assert f"| 1×1 | int8 p2 | tiny | {rtl['rtl_cycles']} | {rtl['model_cycles']} | yes |" in md
+    assert f"| 1×1 | int8 dsp p2 | tiny | {rtl['rtl_cycles']} | {rtl['model_cycles']} | yes |" in md
     assert "systolix bench --test" in md
 
 
