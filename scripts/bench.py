@@ -67,17 +67,9 @@ class BenchOptions:
     shapes: dict = field(default_factory=lambda: dict(STANDARD_SHAPES))
 
     def __post_init__(self):
-        from scripts.pnr import DEVICES
+        from scripts.pnr import check_flow
 
-        if self.target not in DEVICES:
-            raise ValueError(f"target must be one of {', '.join(DEVICES)}, got {self.target!r}")
-        if self.device not in DEVICES[self.target]:
-            raise ValueError(
-                f"device must be one of {', '.join(DEVICES[self.target])} for {self.target}, "
-                f"got {self.device!r}"
-            )
-        if not 1 <= self.clock_mhz <= 1000:
-            raise ValueError(f"clock_mhz must be between 1 and 1000, got {self.clock_mhz}")
+        check_flow(self.target, self.device, self.clock_mhz)
         if not isinstance(self.pnr_budget, int) or self.pnr_budget < 0:
             raise ValueError(f"pnr_budget must be a non-negative integer, got {self.pnr_budget!r}")
         if not self.shapes:
@@ -190,7 +182,13 @@ def measure_point(task):
     ``config`` (JSON), ``options`` (:class:`BenchOptions` fields), ``out`` (report folder),
     ``digest`` (:func:`source_digest`) and ``fresh`` (ignore a cached record).
     """
-    from scripts.pnr import check_fit, resource_demand, route, synthesize_harness
+    from scripts.pnr import (
+        DEVICE_CAPACITY,
+        check_fit,
+        resource_demand,
+        route,
+        synthesize_harness,
+    )
     from scripts.synth import synthesize_pe
     from scripts.tools import ToolError
 
@@ -227,23 +225,20 @@ def measure_point(task):
     pe = _counts(synthesize_pe(config, options.target, work / "pe"))
     record["pe"] = pe
     estimate = {k: pe[k] * config.pes for k in ("cells", "lut", "carry", "ff", "dsp", "lutram")}
-    from scripts.pnr import DEVICE_CAPACITY
-
     capacity = DEVICE_CAPACITY[options.target][options.device]
     demand = resource_demand(estimate, options.target)
     if any(demand[r] > ESTIMATE_MARGIN * capacity[r] for r in capacity):
-        record["design"] = {**estimate, "bram": 0}
-        record["design_estimated"] = True
         record["fit_error"] = check_fit(estimate, options.target, options.device) + (
             f" (estimated from one PE × {config.pes})"
         )
     elif options.pnr_budget and demand["comb"] > options.pnr_budget:
-        record["design"] = {**estimate, "bram": 0}
-        record["design_estimated"] = True
         record["over_budget"] = (
             f"estimated {demand['comb']} logic cells > --pnr-budget {options.pnr_budget}: "
             "not synthesized whole or placed"
         )
+    if record["fit_error"] or record["over_budget"]:
+        record["design"] = {**estimate, "bram": 0}
+        record["design_estimated"] = True
     else:
         design = _counts(synthesize_harness(config, options.target, work / "harness"))
         record["design"] = design

@@ -40,7 +40,9 @@ HARNESS_TOP = "qor_top"
 NO_DSP = {("ice40", "hx8k")}
 
 
-def _check(config, target, device, clock_mhz):
+def check_flow(target, device, clock_mhz):
+    """A ValueError naming the parameter unless ``target``, ``device`` and ``clock_mhz`` are
+    ones place and route accepts."""
     if target not in DEVICES:
         raise ValueError(f"target must be one of {', '.join(DEVICES)}, got {target!r}")
     if device not in DEVICES[target]:
@@ -49,6 +51,10 @@ def _check(config, target, device, clock_mhz):
         )
     if not 1 <= clock_mhz <= 1000:
         raise ValueError(f"clock_mhz must be between 1 and 1000, got {clock_mhz}")
+
+
+def _check(config, target, device, clock_mhz):
+    check_flow(target, device, clock_mhz)
     if (target, device) in NO_DSP and config.multiplier == "dsp":
         raise ValueError(
             f"device {target}-{device} has no DSP blocks: use multiplier=lut (--multiplier lut)"
