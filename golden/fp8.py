@@ -12,72 +12,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from golden.formats import (  # noqa: F401  (re-exported: the models and the hardware share them)
+    FORMATS,
+    Fp8Format,
+    fp8_acc_width,
+    fp8_format,
+    fp8_product_max,
+    product_lsb_exp,
+)
+
 #: The one NaN the array emits (§2.5): positive, quiet, no payload.
 F32_CANONICAL_NAN_BITS = 0x7FC00000
 _F32_PINF_BITS = 0x7F800000
 _F32_NINF_BITS = 0xFF800000
-
-
-@dataclass(frozen=True)
-class Fp8Format:
-    """An OFP8 format (NUMERICS.md §1.1).
-
-    Members
-    -------
-    name : str
-        ``"e4m3"`` or ``"e5m2"``.
-    exp_bits, man_bits : int
-        Widths of the biased exponent E and the mantissa M (m in §1.1).
-    bias : int
-        Exponent bias: 7 (E4M3) or 15 (E5M2).
-    max_code : int
-        Code of the largest finite magnitude: 0x7E = 448 (E4M3), 0x7B = 57344 (E5M2).
-    nan_code : int
-        Positive canonical NaN produced by conversion (§1.2): 0x7F (E4M3), 0x7E (E5M2).
-    has_inf : bool
-        Whether S.11…1.00 encodes ±Inf (E5M2) or the format has no infinity (E4M3 "fn").
-    """
-
-    name: str
-    exp_bits: int
-    man_bits: int
-    bias: int
-    max_code: int
-    nan_code: int
-    has_inf: bool
-
-    @property
-    def inf_code(self):
-        """Code of +Inf (0x7C for E5M2), or ``None`` for E4M3, which has no infinity."""
-        return ((1 << self.exp_bits) - 1) << self.man_bits if self.has_inf else None
-
-
-FORMATS = {
-    "e4m3": Fp8Format("e4m3", 4, 3, 7, 0x7E, 0x7F, False),
-    "e5m2": Fp8Format("e5m2", 5, 2, 15, 0x7B, 0x7E, True),
-}
-
-
-def fp8_format(fmt):
-    """Look up an FP8 format by name (NUMERICS.md §1.1).
-
-    Parameters
-    ----------
-    fmt : str
-        ``"e4m3"`` or ``"e5m2"``.
-
-    Returns
-    -------
-    Fp8Format
-
-    Raises
-    ------
-    ValueError
-        For any other name.
-    """
-    if not isinstance(fmt, str) or fmt not in FORMATS:
-        raise ValueError(f"fmt must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    return FORMATS[fmt]
 
 
 @functools.cache
@@ -295,57 +242,6 @@ def int_to_f32_rne(n, lsb_exp):
     n = np.asarray(n, dtype=object)
     out = np.array([_round_int_to_f32(v, lsb_exp) for v in n.reshape(-1)], dtype=np.float32)
     return out.reshape(n.shape)
-
-
-def product_lsb_exp(fa, fb):
-    """Exponent L of the LSB of every exact ``fa × fb`` product (NUMERICS.md §2.2).
-
-    Returns
-    -------
-    int
-        −18 (E4M3×E4M3), −32 (E5M2×E5M2), −25 (mixed, either order).
-    """
-    return int(_table(fa)["exp"].min() + _table(fb)["exp"].min())
-
-
-def _max_fixed(fmt):
-    """Largest finite |value| of ``fmt`` in units of its smallest subnormal."""
-    f = fp8_format(fmt)
-    t = _table(fmt)
-    return int(t["sig"][f.max_code]) << int(t["exp"][f.max_code] - t["exp"].min())
-
-
-def fp8_product_max(fa, fb):
-    """Largest |product| ``Pmax`` of ``fa × fb`` in units of ``2^L`` (NUMERICS.md §2.3).
-
-    Returns
-    -------
-    int
-        52 613 349 376 (E4M3×E4M3), 14 123 288 431 433 875 456 (E5M2×E5M2),
-        862 017 116 176 384 (mixed).
-    """
-    return _max_fixed(fa) * _max_fixed(fb)
-
-
-def fp8_acc_width(k, fa, fb):
-    """Signed Kulisch accumulator width exact for K products: ``1 + bit_length(K·Pmax)`` (§2.3).
-
-    Parameters
-    ----------
-    k : int
-        Total reduction length over all passes, at least 1.
-    fa, fb : str
-        Operand formats.
-
-    Returns
-    -------
-    int
-        For power-of-two K: ``37 + log2 K`` (E4M3), ``65 + log2 K`` (E5M2), ``51 + log2 K``
-        (mixed); 49, 77 and 63 at K = 4096.
-    """
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise ValueError(f"k must be an integer of at least 1, got {k!r}")
-    return 1 + (int(k) * fp8_product_max(fa, fb)).bit_length()
 
 
 def finalize_f32(sums, nan, pinf, ninf, lsb_exp):

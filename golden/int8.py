@@ -7,38 +7,12 @@ the order of k, the array height or the fold split.
 
 import numpy as np
 
-#: Largest |product| of int8 × int8: only −128 × −128 reaches +2^14 (§3.1).
-INT8_PRODUCT_MAX = 128 * 128
-#: Largest |product| of uint8 × int8: 255 × −128 = −32640 (§3.1, P·V row).
-UINT8_INT8_PRODUCT_MAX = 255 * 128
-
-
-def operand_range(act_unsigned):
-    """Return the inclusive ``(lo, hi)`` range of an activation operand."""
-    return (0, 255) if act_unsigned else (-128, 127)
-
-
-def int8_acc_width(k, *, bias_max=0, act_unsigned=False):
-    """Signed accumulator width that cannot overflow for a K-term INT8 dot product (§3.1).
-
-    ``W = 1 + bit_length(K·Pmax + |bias|max)`` with ``Pmax = 16384`` (int8 × int8) or
-    ``32640`` (uint8 × int8).
-
-    Parameters
-    ----------
-    k : int
-        Total reduction length (all folds), at least 1.
-    bias_max : int
-        Largest |bias| added to the accumulator.
-    act_unsigned : bool
-        Size for uint8 activations instead of int8.
-    """
-    if k < 1:
-        raise ValueError(f"k must be at least 1, got {k}")
-    if bias_max < 0:
-        raise ValueError(f"bias_max must be non-negative, got {bias_max}")
-    pmax = UINT8_INT8_PRODUCT_MAX if act_unsigned else INT8_PRODUCT_MAX
-    return 1 + (k * pmax + bias_max).bit_length()
+from golden.formats import (  # noqa: F401  (re-exported)
+    INT8_PRODUCT_MAX,
+    UINT8_INT8_PRODUCT_MAX,
+    int8_acc_width,
+    operand_range,
+)
 
 
 def wrap(x, width):

@@ -1,7 +1,8 @@
 """Analytical cycle model of the generated hardware (DESIGN.md, Performance reference).
 
-:func:`array_cycles` is the exact cycle count of the bare :class:`~hdl.array.SystolicArray`
-with no stalls; the tests hold the RTL to it. :func:`tier_cycles` gives the reference tiers
+:func:`stream_cycles` is the exact cycle count of a GEMM streamed through the array with no
+stalls, given the top's latency; ``hdl.cycles.cycles_for`` supplies that latency from the
+hardware and the tests hold the RTL to the result. :func:`tier_cycles` gives the reference tiers
 T1/T2/T3 and the ideal bound used in reports.
 """
 
@@ -33,27 +34,32 @@ def fold_count(rows, cols, k, n):
     return ceil(k / rows) * ceil(n / cols)
 
 
-def array_cycles(rows, cols, m, k, n, *, mac_latency=0):
-    """Exact cycles of one GEMM on the bare array, with no stalls on any stream.
+def stream_cycles(rows, cols, m, k, n, *, latency):
+    """Exact cycles of one GEMM streamed through the array, with no stalls on any stream.
 
     Counted from the cycle the first weight beat is accepted to the cycle the last result row
     is accepted, inclusive. Fold f's first activation is accepted at ``T_f = R + f·max(M, R)``
     (the weights of fold f+1 load while fold f computes, R beats, so a fold lasts
-    ``max(M, R)``), and a row accepted at t leaves the result stream at
-    ``t + R + C + 1 + mac_latency``: one input register, R−1 skew stages plus R PE rows, C−1
-    activation hops across and C−1−c de-skew stages for column c, then the result FIFO.
+    ``max(M, R)``), and a row accepted at t leaves the top's result stream at ``t + latency``.
 
     Parameters
     ----------
-    mac_latency : int
-        Extra pipeline stages of the MAC kind beyond the INT8 datapath.
+    rows, cols : int
+        Array size R × C.
+    m, k, n : int
+        GEMM shape.
+    latency : int
+        Cycles from an accepted activation row to its result row at the top's output: the
+        ``latency`` of the generated top (``hdl.cycles.cycles_for`` reads it from the
+        hardware's components, so there is one source for it).
     """
     shape = GemmShape(m, k, n)
+    if isinstance(latency, bool) or not isinstance(latency, int) or latency < 1:
+        raise ValueError(f"latency must be a positive integer, got {latency!r}")
     folds = fold_count(rows, cols, shape.k, shape.n)
     period = max(shape.m, rows)
     last_row_accepted = rows + (folds - 1) * period + shape.m - 1
-    last_result = last_row_accepted + rows + cols + 1 + mac_latency
-    return last_result + 1
+    return last_row_accepted + latency + 1
 
 
 def tier_cycles(rows, cols, m, k, n):
@@ -77,9 +83,3 @@ def tier_cycles(rows, cols, m, k, n):
 def utilization(rows, cols, m, k, n, cycles):
     """Fraction of PE-cycles doing a useful MAC: ``M·K·N / (R·C·cycles)``."""
     return m * k * n / (rows * cols * cycles)
-
-
-def gemm_cycles(rows, cols, m, k, n, *, mac_latency=0):
-    """Exact cycles of one GEMM on :class:`~hdl.gemm.SystolicGemm` (array + accumulator SRAM),
-    with no stalls: the array's count plus the accumulator's one read-modify-write stage."""
-    return array_cycles(rows, cols, m, k, n, mac_latency=mac_latency) + 1

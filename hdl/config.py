@@ -4,8 +4,7 @@ import dataclasses
 import json
 from dataclasses import dataclass
 
-from golden.fp8 import fp8_acc_width
-from golden.int8 import int8_acc_width
+from golden.formats import fp8_acc_width, int8_acc_width
 
 #: MAC kinds the generator builds: INT8, and FP8 as activation × weight formats
 #: (``e4m3xe5m2`` is E4M3 activations times E5M2 weights).
@@ -141,17 +140,23 @@ class ArrayConfig:
 
     @property
     def mac_latency(self):
-        """Pipeline stages of the MAC beyond the PE's partial-sum register."""
-        return self.mac_pipeline
+        """Pipeline stages of the MAC beyond the PE's partial-sum register (read from the
+        arithmetic, :attr:`hdl.arith.Arithmetic.mac_latency`)."""
+        from hdl.arith import arithmetic_for
+
+        return arithmetic_for(self).mac_latency
 
     @property
     def full_rate_fifo_depth(self):
         """Result FIFO depth at which an always-ready consumer never throttles the input.
 
-        A row accepted at t is delivered at ``t + rows + cols + 1 + mac_latency``; the slot is
-        reserved for that whole time, so one more slot than rows in flight is needed.
+        A row's result slot is reserved from the cycle the row is accepted until its result
+        leaves, :func:`hdl.array.array.array_latency` cycles later, so one more slot than that
+        many rows in flight is needed.
         """
-        return self.rows + self.cols + 2 + self.mac_latency
+        from hdl.array.array import array_latency
+
+        return array_latency(self) + 1
 
     @property
     def pes(self):

@@ -9,7 +9,7 @@ from amaranth.lib import wiring
 
 from hdl.arith import arithmetic_for
 from hdl.array import SystolicArray
-from hdl.pe import ProcessingElement
+from hdl.array.pe import ProcessingElement
 
 GENERATOR_VERSION = "0.1.0"
 ARRAY_TOP = "systolic_array"
@@ -24,14 +24,14 @@ def array_verilog(config, name=ARRAY_TOP, *, top=None):
 
 
 def gemm_verilog(config, *, acc_rows, name=GEMM_TOP):
-    """Verilog text of :class:`~hdl.gemm.SystolicGemm` (array + accumulator SRAM)."""
-    from hdl.gemm import SystolicGemm
+    """Verilog text of :class:`~hdl.array.gemm.SystolicGemm` (array + accumulator SRAM)."""
+    from hdl.array.gemm import SystolicGemm
 
     return verilog.convert(SystolicGemm(config, acc_rows=acc_rows), name=name, emit_src=False)
 
 
 def pe_verilog(config, name=PE_TOP):
-    """Verilog text of one :class:`~hdl.pe.ProcessingElement` of ``config`` (for per-PE area)."""
+    """Verilog text of one :class:`~hdl.array.pe.ProcessingElement` of ``config``."""
     top = ProcessingElement(arith=arithmetic_for(config))
     return verilog.convert(top, name=name, emit_src=False)
 

@@ -15,7 +15,6 @@ tiers T1/T2/T3/ideal, utilization, and peak and achieved GOPS at the measured fm
 ``<out>/points/``, keyed by a digest of the sources and tools that produced them.
 """
 
-import hashlib
 import json
 import os
 import time
@@ -23,8 +22,9 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from golden.perf import GemmShape, array_cycles, tier_cycles, utilization
+from golden.perf import GemmShape, tier_cycles, utilization
 from hdl.config import MAC_KINDS, ArrayConfig
+from hdl.cycles import cycles_for
 
 #: Standard GEMM shapes ``C[M×N] = A[M×K]·B[K×N]`` of the report.
 STANDARD_SHAPES = {
@@ -135,25 +135,16 @@ def rtl_shapes(config, shapes):
     return [
         name
         for name, (m, k, n) in shapes.items()
-        if array_cycles(config.rows, config.cols, m, k, n, mac_latency=config.mac_latency)
-        <= RTL_MAX_CYCLES
+        if cycles_for(config, (m, k, n)) <= RTL_MAX_CYCLES
     ]
 
 
-def source_digest(root=None):
+def source_digest():
     """Digest of the sources and flow tools whose results a point caches."""
     from scripts.tools import tool_versions
+    from tb.verilator import source_digest as tree_digest
 
-    root = Path(root or Path(__file__).resolve().parent.parent)
-    h = hashlib.sha256()
-    for entry in _SOURCES:
-        path = root / entry
-        files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
-        for f in files:
-            h.update(str(f.relative_to(root)).encode())
-            h.update(f.read_bytes())
-    h.update(json.dumps(tool_versions(), sort_keys=True).encode())
-    return h.hexdigest()[:16]
+    return tree_digest(_SOURCES, extra=json.dumps(tool_versions(), sort_keys=True))[:16]
 
 
 def _counts(report):
@@ -170,7 +161,7 @@ def _measure_rtl(config, shapes, seed=1):
     runs = run_gemm_batch(config, jobs, seed=seed)  # raises on any result bit that differs
     out = []
     for (name, (m, k, n)), run in zip(shapes.items(), runs, strict=True):
-        model = array_cycles(config.rows, config.cols, m, k, n, mac_latency=config.mac_latency)
+        model = cycles_for(config, (m, k, n))
         out.append({"shape": name, "rtl_cycles": run.cycles, "model_cycles": model})
     return out
 
@@ -267,10 +258,10 @@ def performance(config, fmax_mhz, shapes):
     ``fmax_mhz`` may be ``None`` (not routed): the GOPS figures are then ``None`` too.
     """
     r, c = config["rows"], config["cols"]
-    latency = ArrayConfig(**config).mac_latency
+    array_config = ArrayConfig(**config)
     figures = []
     for name, (m, k, n) in shapes.items():
-        cycles = array_cycles(r, c, m, k, n, mac_latency=latency)
+        cycles = cycles_for(array_config, (m, k, n))
         entry = {
             "shape": name,
             "m": m,

@@ -3,8 +3,9 @@
 import re
 from pathlib import Path
 
-from golden.perf import array_cycles, utilization
+from golden.perf import utilization
 from hdl.config import ArrayConfig
+from hdl.cycles import cycles_for
 
 #: Array sizes and fixed K, N of the utilization-versus-M plot (BERT-base FFN dimensions).
 UTILIZATION_ARRAYS = ((8, 8), (16, 16), (32, 32), (64, 64))
@@ -93,8 +94,8 @@ def markdown(report):
         "",
         "## Cycles of the standard shapes (cycle model)",
         "",
-        "`cycles` is the exact count of the RTL (`golden.array_cycles`, first weight beat to last "
-        "result, no stalls); T1/T2/T3/ideal are DESIGN.md's reference tiers; utilization is "
+        "`cycles` is the exact count of the RTL (`hdl.cycles.cycles_for`, first weight beat to "
+        "last result, no stalls); T1/T2/T3/ideal are DESIGN.md's reference tiers; utilization is "
         "M·K·N / (R·C·cycles).",
     ]
     for shape_index, (name, (m, k, n)) in enumerate(report["shapes"].items()):
@@ -250,11 +251,8 @@ def plot_all(report, out_dir):
     ms = sorted({2**i for i in range(11)} | {3, 6, 12, 24, 48, 96, 192, 384, 768})
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     for rows, cols in UTILIZATION_ARRAYS:
-        latency = ArrayConfig(rows=rows, cols=cols).mac_latency
-        util = [
-            utilization(rows, cols, m, k, n, array_cycles(rows, cols, m, k, n, mac_latency=latency))
-            for m in ms
-        ]
+        config = ArrayConfig(rows=rows, cols=cols)
+        util = [utilization(rows, cols, m, k, n, cycles_for(config, (m, k, n))) for m in ms]
         ax.plot(ms, util, "-", label=f"{rows}×{cols}")
     ax.set(
         xscale="log",

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
-from golden import array_cycles, tier_cycles
+from golden import tier_cycles
 from golden.fp8 import fp8_to_float
 from golden.perf import utilization
 from hdl.config import MAC_KINDS, MULTIPLIERS, ArrayConfig
+from hdl.cycles import cycles_for
 
 
 class UsageError(Exception):
@@ -91,7 +92,7 @@ def run_and_report(cfg, m, k, n, seed, act_unsigned=False):
     numerics = numerics_for(cfg)
     want = numerics.expected(a, b, act_unsigned)
     ok = bool(np.array_equal(numerics.comparable(run.c), numerics.comparable(want)))
-    model = array_cycles(cfg.rows, cfg.cols, m, k, n, mac_latency=cfg.mac_latency)
+    model = cycles_for(cfg, (m, k, n))
     tiers = tier_cycles(cfg.rows, cfg.cols, m, k, n)
     print(
         f"{cfg.id}: GEMM M={m} K={k} N={n} seed={seed}: "

@@ -1,4 +1,4 @@
-"""Run SymbiYosys proofs of Amaranth harnesses (``hdl.formal``) with the PyPI toolchain."""
+"""Run SymbiYosys proofs of Amaranth harnesses (``hdl.verify.formal``) with the PyPI toolchain."""
 
 from pathlib import Path
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
-from hdl.qor_harness import QorHarness
+from hdl.verify.qor_harness import QorHarness
 from scripts.synth import classify, synth_commands
 from scripts.tools import run_tool, tool_version
 
@@ -120,7 +120,7 @@ def check_fit(counts, target, device):
 
 
 def synthesize_harness(config, target, out_dir):
-    """Synthesize ``config`` inside :class:`~hdl.qor_harness.QorHarness` for ``target``.
+    """Synthesize ``config`` inside :class:`~hdl.verify.qor_harness.QorHarness` for ``target``.
 
     Writes ``qor_top.v``, the yosys script and log, the netlist ``qor_top.json`` for nextpnr
     and ``qor_top.stat.json`` into ``out_dir``; returns the design's resource counts
@@ -181,7 +181,7 @@ def route(target, device, out_dir, *, clock_mhz=100):
 
 
 def place_and_route(config, target, device, out_dir, *, clock_mhz=100):
-    """Synthesize the configuration in :class:`~hdl.qor_harness.QorHarness` and place and
+    """Synthesize the configuration in :class:`~hdl.verify.qor_harness.QorHarness` and place and
     route it; return :func:`route`'s dict plus the synthesis counts (``synth``), the
     configuration and tool versions, also written to ``out_dir/pnr.json``.
 

@@ -14,10 +14,10 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge
 
-from golden import array_cycles, split_folds
-from hdl.arith import arithmetic_for
+from golden import split_folds
+from hdl.array.layouts import act_row_layout, result_row_layout, weight_row_layout
 from hdl.config import ArrayConfig
-from hdl.signatures import act_row_layout, result_row_layout, weight_row_layout
+from hdl.cycles import cycles_for
 from tb.numerics import numerics_for
 from tb.payload import PayloadCodec
 
@@ -34,6 +34,8 @@ def first_mismatch(got, want):
 class ArrayTB:
     """Owns the clock, reset and stream drivers of one SystolicArray instance."""
 
+    top = "array"
+
     def __init__(self, dut, config, seed):
         self.dut = dut
         self.config = config
@@ -42,7 +44,6 @@ class ArrayTB:
         self.acts = PayloadCodec(act_row_layout(config))
         self.results = PayloadCodec(result_row_layout(config))
         self.numerics = numerics_for(config)
-        self.mac_latency = arithmetic_for(config).mac_latency
         cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
 
     async def reset(self, cycles=2):
@@ -77,9 +78,7 @@ class ArrayTB:
         p_w, p_a, p_r = job["weight_stall"], job["act_stall"], job["result_stall"]
         stalled = max(p_w, p_a, p_r)
         timeout = (
-            array_cycles(cfg.rows, cfg.cols, m, k, n, mac_latency=self.mac_latency)
-            * (4 + int(20 * stalled / (1 - stalled)))
-            + 1000
+            cycles_for(cfg, (m, k, n), self.top) * (4 + int(20 * stalled / (1 - stalled))) + 1000
         )
         reset_after = job["reset_after"]
 

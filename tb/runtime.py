@@ -152,7 +152,7 @@ def run_gemm_batch(config, jobs, *, seed=None, allow_overflow=False, top="array"
     """Run several GEMM jobs in one simulation, in order, each checked against golden.
 
     ``top="array"`` simulates the bare array (the folds are summed here, as the accumulator
-    would); ``top="gemm"`` simulates :class:`hdl.gemm.SystolicGemm`, which sums the folds and
+    would); ``top="gemm"`` simulates :class:`hdl.array.gemm.SystolicGemm`, which sums the folds and
     rounds FP8 results in hardware (M at most ``GEMM_ACC_ROWS``).
 
     Returns a list with one :class:`GemmRun` per job (``None`` for jobs abandoned by reset).

@@ -6,13 +6,15 @@ from math import ceil
 import cocotb
 import numpy as np
 
-from hdl.accumulator import output_row_layout
+from hdl.array.accumulator import output_row_layout
 from tb.array_driver import ArrayTB, run_job_batch
 from tb.payload import PayloadCodec
 
 
 class GemmTB(ArrayTB):
     """Drives the same streams as :class:`ArrayTB`; results are whole output rows."""
+
+    top = "gemm"
 
     def __init__(self, dut, config, seed):
         super().__init__(dut, config, seed)

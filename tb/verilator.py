@@ -87,12 +87,21 @@ def _locked(directory):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _source_digest(extra):
+#: What a simulator build depends on: the generator and the models it imports.
+BUILD_SOURCES = ("hdl", "golden")
+
+
+def source_digest(entries=BUILD_SOURCES, *, extra="", root=REPO_ROOT):
+    """SHA-256 (hex) of every ``.py`` file below ``entries`` (folders or files of the repo,
+    subpackages included) and the ``extra`` text; the key of every cached build and report."""
+    root = Path(root)
     digest = hashlib.sha256(extra.encode())
-    for package in ("hdl", "golden"):
-        for path in sorted((REPO_ROOT / package).glob("*.py")):
-            digest.update(path.name.encode())
-            digest.update(path.read_bytes())
+    for entry in entries:
+        path = root / entry
+        files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
+        for f in files:
+            digest.update(str(f.relative_to(root)).encode())
+            digest.update(f.read_bytes())
     return digest.hexdigest()
 
 
@@ -135,7 +144,7 @@ class VerilatorBuild:
         """Generate the Verilog and compile the simulator, unless an identical build exists."""
         setup_environment()
         stamp = self.build_dir / "stamp"
-        digest = _source_digest(self.config.to_json() + self.toplevel)
+        digest = source_digest(extra=self.config.to_json() + self.toplevel)
         with _locked(self.build_dir):
             if stamp.exists() and stamp.read_text() == digest and self._binary_exists():
                 return self

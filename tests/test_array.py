@@ -3,8 +3,8 @@
 from amaranth.sim import Simulator
 
 from hdl.array import SystolicArray
+from hdl.array.layouts import act_row_layout, result_row_layout, weight_row_layout
 from hdl.config import ArrayConfig
-from hdl.signatures import act_row_layout, result_row_layout, weight_row_layout
 from tb.payload import PayloadCodec
 
 

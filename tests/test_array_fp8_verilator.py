@@ -4,9 +4,9 @@ golden model, with specials, subnormals, maximum magnitudes and random stalls.""
 import numpy as np
 import pytest
 
-from golden import array_cycles
 from golden.fp8 import fp8_matmul_exact, fp8_to_float
 from hdl.config import ArrayConfig
+from hdl.cycles import cycles_for
 from tb.runtime import GemmJob, run_gemm_batch
 
 pytestmark = pytest.mark.verilator
@@ -77,7 +77,7 @@ def test_fp8_array_bit_exact(mac, rows, cols, seed):
         assert np.array_equal(run.c.view(np.uint32), want.view(np.uint32)), f"job {i}"
         if i < 3:
             (m, k), n = job.a.shape, job.b.shape[1]
-            assert run.cycles == array_cycles(rows, cols, m, k, n, mac_latency=cfg.mac_latency)
+            assert run.cycles == cycles_for(cfg, (m, k, n))
 
 
 @pytest.mark.xdist_group("r3c5-e4m3")

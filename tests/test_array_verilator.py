@@ -7,8 +7,9 @@ configuration; each test runs a batch of GEMMs in one simulation.
 import numpy as np
 import pytest
 
-from golden import array_cycles, gemm_int8
+from golden import gemm_int8
 from hdl.config import ArrayConfig
+from hdl.cycles import cycles_for
 from tb.runtime import GemmJob, run_gemm, run_gemm_batch
 
 pytestmark = pytest.mark.verilator
@@ -83,9 +84,7 @@ def test_array_random_gemms_exact_cycles(shape, seed):
         want = gemm_int8(job.a, job.b, cfg.acc_width, act_unsigned=job.act_unsigned)
         assert np.array_equal(run.c, want)
         (m, k), n = job.a.shape, job.b.shape[1]
-        assert run.cycles == array_cycles(rows, cols, m, k, n, mac_latency=cfg.mac_latency), (
-            f"M={m} K={k} N={n}"
-        )
+        assert run.cycles == cycles_for(cfg, (m, k, n)), f"M={m} K={k} N={n}"
 
 
 @pytest.mark.parametrize("shape", per_config([(1, 1), (3, 5), (4, 1), (8, 8), (16, 16)]))
@@ -120,7 +119,7 @@ def test_array_stalls_and_reset(shape, seed):
         assert np.array_equal(run.c, want), f"job {i}"
         if i == 6:  # first job after a reset runs at full speed again
             (m, k), n = j.a.shape, j.b.shape[1]
-            assert run.cycles == array_cycles(rows, cols, m, k, n, mac_latency=cfg.mac_latency)
+            assert run.cycles == cycles_for(cfg, (m, k, n))
 
 
 @pytest.mark.xdist_group("r8c8-int8")
@@ -160,7 +159,7 @@ def test_run_gemm_acceptance_3x5():
     b = rng.integers(-128, 128, (11, 13))
     run = run_gemm(cfg, a, b, seed=1)
     assert np.array_equal(run.c, gemm_int8(a, b, cfg.acc_width))
-    assert run.cycles == array_cycles(3, 5, 37, 11, 13, mac_latency=cfg.mac_latency)
+    assert run.cycles == cycles_for(cfg, (37, 11, 13))
 
 
 def test_run_gemm_rejects_bad_input():

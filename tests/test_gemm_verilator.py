@@ -4,8 +4,8 @@ results rounded once in hardware; whole GEMMs bit-exact against the golden model
 import numpy as np
 import pytest
 
-from golden import gemm_cycles
 from hdl.config import ArrayConfig
+from hdl.cycles import cycles_for
 from tb.numerics import numerics_for
 from tb.runtime import GemmJob, run_gemm_batch
 
@@ -57,4 +57,4 @@ def test_gemm_top_whole_gemms(mac, rows, cols, seed):
         assert np.array_equal(numerics.comparable(run.c), numerics.comparable(want)), f"job {i}"
         if i < 4 or i == 6:
             (m, k), n = job.a.shape, job.b.shape[1]
-            assert run.cycles == gemm_cycles(rows, cols, m, k, n, mac_latency=cfg.mac_latency)
+            assert run.cycles == cycles_for(cfg, (m, k, n), "gemm")

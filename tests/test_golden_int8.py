@@ -50,7 +50,7 @@ def test_acc_width_table_uint8(k, width):
 
 
 def test_acc_width_rejects_bad_k():
-    with pytest.raises(ValueError, match="k must be at least 1"):
+    with pytest.raises(ValueError, match="k must be an integer of at least 1, got 0"):
         int8_acc_width(0)
 
 

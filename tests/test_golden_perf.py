@@ -2,7 +2,9 @@
 
 import pytest
 
-from golden.perf import array_cycles, fold_count, tier_cycles, utilization
+from golden.perf import GemmShape, fold_count, stream_cycles, tier_cycles, utilization
+from hdl.config import ArrayConfig
+from hdl.cycles import cycles_for
 
 
 def test_fold_count():
@@ -32,23 +34,43 @@ def test_tiers_order():
     assert t["ideal"] <= min(t["T1"], t["T2"], t["T3"])
 
 
-def test_array_cycles_hand_worked():
-    """1×1 array, one fold, M=1: weight at 0, act at 1, result at 1 + 1 + 1 + 1 = 4 → 5 cycles."""
-    assert array_cycles(1, 1, 1, 1, 1) == 5
-    # 3×5 array, M=37, K=11, N=13: F=12 folds of max(37, 3)=37 cycles.
-    assert array_cycles(3, 5, 37, 11, 13) == 3 + 11 * 37 + 37 - 1 + 3 + 5 + 1 + 1
+def test_stream_cycles_hand_worked():
+    """1×1 array, one fold, M=1, latency 3 (input register, PE, FIFO): weight at 0, act at 1,
+    result at 1 + 3 = 4 → 5 cycles inclusive."""
+    assert stream_cycles(1, 1, 1, 1, 1, latency=3) == 5
+    # 3×5 array, M=37, K=11, N=13: F=12 folds of max(37, 3)=37 cycles, latency R+C+1 = 9.
+    assert stream_cycles(3, 5, 37, 11, 13, latency=9) == 3 + 11 * 37 + 37 - 1 + 9 + 1
 
 
-def test_array_cycles_short_folds_are_weight_bound():
+def test_stream_cycles_short_folds_are_weight_bound():
     """With M < R a fold lasts R cycles: the R weight beats of the next fold set the pace."""
-    assert array_cycles(8, 8, 2, 16, 8) - array_cycles(8, 8, 2, 8, 8) == 8
+    longer = stream_cycles(8, 8, 2, 16, 8, latency=17)
+    assert longer - stream_cycles(8, 8, 2, 8, 8, latency=17) == 8
 
 
-def test_array_cycles_vs_t3():
-    """The RTL sits within the I/O registers of T3 when M ≥ R (three cycles: input register,
-    result FIFO, inclusive count)."""
+def test_stream_cycles_vs_t3():
+    """With no MAC pipeline the RTL sits within the I/O registers of T3 when M ≥ R (three
+    cycles: input register, result FIFO, inclusive count)."""
     for r, c, m, k, n in [(8, 8, 256, 256, 256), (16, 16, 64, 64, 64), (3, 5, 37, 11, 13)]:
-        assert array_cycles(r, c, m, k, n) == tier_cycles(r, c, m, k, n)["T3"] + 3
+        latency = r + c + 1
+        assert stream_cycles(r, c, m, k, n, latency=latency) == tier_cycles(r, c, m, k, n)["T3"] + 3
+
+
+@pytest.mark.parametrize("mac_pipeline", [0, 1, 2])
+def test_cycles_for_follows_each_mac_pipeline(mac_pipeline):
+    """Each MAC register adds one cycle; the accumulator of the GEMM top one more. Hand-worked:
+    4×3 array, M=5, K=9, N=7: F = ceil(9/4)·ceil(7/3) = 9 folds of max(5, 4) = 5 cycles; the
+    last row is accepted at 4 + 8·5 + 4 = 48 and leaves 4 + 3 + 1 + p cycles later."""
+    cfg = ArrayConfig(rows=4, cols=3, mac_pipeline=mac_pipeline)
+    assert cycles_for(cfg, (5, 9, 7)) == 48 + 8 + mac_pipeline + 1
+    assert cycles_for(cfg, GemmShape(5, 9, 7), "gemm") == 48 + 8 + mac_pipeline + 2
+    fp8 = ArrayConfig(rows=4, cols=3, mac="e5m2", mac_pipeline=mac_pipeline)
+    assert cycles_for(fp8, (5, 9, 7)) == cycles_for(cfg, (5, 9, 7))
+
+
+def test_cycles_for_rejects_unknown_top():
+    with pytest.raises(ValueError, match="top must be one of array, gemm, got 'accel'"):
+        cycles_for(ArrayConfig(), (1, 1, 1), "accel")
 
 
 def test_utilization():
@@ -57,4 +79,6 @@ def test_utilization():
 
 def test_bad_shape():
     with pytest.raises(ValueError, match="m must be a positive integer, got 0"):
-        array_cycles(4, 4, 0, 4, 4)
+        stream_cycles(4, 4, 0, 4, 4, latency=9)
+    with pytest.raises(ValueError, match="latency must be a positive integer, got 0"):
+        stream_cycles(4, 4, 1, 4, 4, latency=0)

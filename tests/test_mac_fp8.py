@@ -17,11 +17,11 @@ from golden.fp8 import (
     fp8_to_float,
     product_lsb_exp,
 )
-from hdl.formal import Fp8ProductProof
-from hdl.fp8_decode import Fp8Decoder
-from hdl.fp32_to_fp8 import Fp32ToFp8
-from hdl.mac_fp8 import Fp8Mac, Fp8Product
-from hdl.round_f32 import IntToF32
+from hdl.arith.fp8_decode import Fp8Decoder
+from hdl.arith.fp32_to_fp8 import Fp32ToFp8
+from hdl.arith.mac_fp8 import Fp8Mac, Fp8Product
+from hdl.arith.round_f32 import IntToF32
+from hdl.verify.formal import Fp8ProductProof
 from scripts.formal import prove
 
 PAIRS = [("e4m3", "e4m3"), ("e5m2", "e5m2"), ("e4m3", "e5m2")]

@@ -8,7 +8,7 @@ from amaranth.sim import Simulator
 
 from golden.int8 import wrap
 from hdl.arith import Int8Arithmetic
-from hdl.mac_int8 import Int8Mac
+from hdl.arith.mac_int8 import Int8Mac
 
 
 def _run(dut, testbench):

@@ -8,7 +8,7 @@ from amaranth.sim import Simulator
 
 from golden.int8 import wrap
 from hdl.arith import Int8Arithmetic
-from hdl.pe import ProcessingElement
+from hdl.array.pe import ProcessingElement
 
 ACC_WIDTH = 20
 

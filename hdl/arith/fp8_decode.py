@@ -4,7 +4,7 @@ from amaranth.hdl import Module, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.fp8 import FORMATS
+from golden.formats import FORMATS
 
 
 def fp8_operand_layout(fmt):

@@ -4,7 +4,7 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.fp8 import FORMATS
+from golden.formats import FORMATS
 
 
 class Fp32ToFp8(wiring.Component):

@@ -22,7 +22,7 @@ class ProcessingElement(wiring.Component):
 
     Parameters
     ----------
-    arith : arithmetic object (see :mod:`hdl.arith`)
+    arith : arithmetic object (see :mod:`hdl.arith.arithmetic`)
 
     Members
     -------

@@ -5,8 +5,8 @@ from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hdl.arith import arithmetic_for
-from hdl.pe import ProcessingElement
-from hdl.signatures import act_row_layout, result_row_layout, weight_row_layout
+from hdl.array.layouts import act_row_layout, result_row_layout, weight_row_layout
+from hdl.array.pe import ProcessingElement
 
 
 def _delay(m, value, cycles, name, *, reset_less=True):
@@ -16,6 +16,13 @@ def _delay(m, value, cycles, name, *, reset_less=True):
         m.d.sync += reg.eq(value)
         value = reg
     return value
+
+
+def array_latency(config):
+    """Cycles from an accepted activation row to its result row on the array's ``results``:
+    the input register, R−1 skew stages and R PE rows, C−1 hops across, C−1−c de-skew stages
+    for column c, the MAC's pipeline stages, and the result FIFO."""
+    return config.rows + config.cols + 1 + arithmetic_for(config).mac_latency
 
 
 class SystolicArray(wiring.Component):
@@ -34,9 +41,9 @@ class SystolicArray(wiring.Component):
       from the activation row. Backpressure here throttles ``acts``; nothing inside the array
       ever stalls or drops.
 
-    Timing with no stalls: a row accepted at cycle t leaves ``results`` at
-    ``t + rows + cols + 1``, and folds run back to back, one per ``max(M, rows)`` cycles
-    (:func:`golden.perf.array_cycles`).
+    Timing with no stalls: a row accepted at cycle t leaves ``results`` at ``t +``
+    :attr:`latency`, and folds run back to back, one per ``max(M, rows)`` cycles
+    (:func:`hdl.cycles.cycles_for`).
 
     Parameters
     ----------
@@ -67,7 +74,7 @@ class SystolicArray(wiring.Component):
     @property
     def latency(self):
         """Cycles from an accepted activation row to its result row on ``results``."""
-        return self._config.rows + self._config.cols + 1 + self._arith.mac_latency
+        return array_latency(self._config)
 
     def elaborate(self, platform):
         m = Module()

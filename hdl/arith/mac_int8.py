@@ -4,7 +4,7 @@ from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from hdl.multiplier import product_signal
+from hdl.arith.multiplier import product_signal
 
 
 class Int8Mac(wiring.Component):
@@ -22,7 +22,7 @@ class Int8Mac(wiring.Component):
         Register the product: ``psum_out`` adds the product of the operands presented one
         cycle earlier (:attr:`latency` 1). Otherwise the MAC is combinational.
     lut_multiplier : bool
-        Mark the multiplier for logic-only mapping (see :mod:`hdl.multiplier`).
+        Mark the multiplier for logic-only mapping (see :mod:`hdl.arith.multiplier`).
 
     Members
     -------

@@ -5,17 +5,15 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from golden.fp8 import product_lsb_exp
 from hdl.arith import arithmetic_for
-from hdl.round_f32 import IntToF32
-from hdl.signatures import result_row_layout
+from hdl.array.layouts import result_row_layout
 
 MAX_K_FOLDS = 1 << 16
 
 
 def output_row_layout(config):
     """A finished output row: C W-bit integers (INT8) or C binary32 patterns (FP8)."""
-    elem = unsigned(32) if config.is_fp8 else arithmetic_for(config).psum_shape
+    elem = arithmetic_for(config).output_shape
     return data.StructLayout({"data": data.ArrayLayout(elem, config.cols), "last": unsigned(1)})
 
 
@@ -41,8 +39,11 @@ class FoldAccumulator(wiring.Component):
     k_folds : In(range(1, MAX_K_FOLDS + 1))
         Folds per strip, ``ceil(K / rows)``; hold it steady while a GEMM runs.
 
-    Latency: one cycle from ``i`` to ``o``.
+    Latency: :attr:`latency` (one cycle) from ``i`` to ``o``.
     """
+
+    #: Cycles from a row accepted on ``i`` to its sum on ``o`` (the read-modify-write stage).
+    latency = 1
 
     def __init__(self, config, *, acc_rows):
         if not isinstance(acc_rows, int) or not 1 <= acc_rows <= 65536:
@@ -60,8 +61,8 @@ class FoldAccumulator(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg = self._config
-        psum = arithmetic_for(cfg).psum_shape
-        row_layout = data.ArrayLayout(psum, cfg.cols)
+        arith = arithmetic_for(cfg)
+        row_layout = data.ArrayLayout(arith.psum_shape, cfg.cols)
 
         m.submodules.sums = sums = Memory(shape=row_layout, depth=self._acc_rows, init=[])
         write = sums.write_port()
@@ -107,16 +108,7 @@ class FoldAccumulator(wiring.Component):
             m.d.comb += stored.eq(read.data)
         total = Signal(row_layout)
         for c in range(cfg.cols):
-            new, old, out = s1_in[c], stored[c], total[c]
-            if cfg.is_fp8:
-                m.d.comb += [
-                    out.sum.eq(new.sum + old.sum),  # exact; W never overflows for K ≤ max_k
-                    out.nan.eq(new.nan | old.nan),
-                    out.pinf.eq(new.pinf | old.pinf),
-                    out.ninf.eq(new.ninf | old.ninf),
-                ]
-            else:
-                m.d.comb += out.eq(new + old)  # W-bit wrap (§3.2)
+            arith.psum_add(m, s1_in[c], stored[c], total[c])
         m.d.comb += [
             write.addr.eq(s1_row),
             write.data.eq(total),
@@ -125,11 +117,5 @@ class FoldAccumulator(wiring.Component):
 
         m.d.comb += [self.o.valid.eq(s1_valid & s1_emit), self.o.payload.last.eq(s1_last)]
         for c in range(cfg.cols):
-            if cfg.is_fp8:
-                rounder = m.submodules[f"round_{c}"] = IntToF32(
-                    acc_width=cfg.acc_width, lsb_exp=product_lsb_exp(*cfg.fp8_formats)
-                )
-                m.d.comb += [rounder.i.eq(total[c]), self.o.payload.data[c].eq(rounder.o)]
-            else:
-                m.d.comb += self.o.payload.data[c].eq(total[c])
+            arith.finish(m, total[c], self.o.payload.data[c], name=f"finish_{c}")
         return m

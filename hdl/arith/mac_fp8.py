@@ -4,9 +4,9 @@ from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.fp8 import FORMATS
-from hdl.fp8_decode import fp8_operand_layout, operand_inf
-from hdl.multiplier import product_signal
+from golden.formats import FORMATS
+from hdl.arith.fp8_decode import fp8_operand_layout, operand_inf
+from hdl.arith.multiplier import product_signal
 
 
 def kulisch_psum_layout(acc_width):
@@ -35,7 +35,7 @@ class Fp8Product(wiring.Component):
     ``product = ±(sig_a·sig_b) << (exp_a + exp_b)`` in units of ``2^L`` (§2.2), combinational.
     Flags follow §2.5: a NaN operand or Inf × 0 gives ``nan``; Inf × non-zero gives ``pinf``
     or ``ninf`` by the sign XOR, with a zero integer product. ``lut_multiplier`` marks the
-    significand multiplier for logic-only mapping (see :mod:`hdl.multiplier`).
+    significand multiplier for logic-only mapping (see :mod:`hdl.arith.multiplier`).
 
     Members
     -------
@@ -107,7 +107,7 @@ class Fp8Mac(wiring.Component):
         Width W of the Kulisch accumulator (§2.3).
     product_register : bool
     lut_multiplier : bool
-        Mark the significand multiplier for logic-only mapping (see :mod:`hdl.multiplier`).
+        Mark the significand multiplier for logic-only mapping (see :mod:`hdl.arith.multiplier`).
 
     Members
     -------

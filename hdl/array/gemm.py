@@ -4,13 +4,21 @@ from amaranth.hdl import Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hdl.accumulator import MAX_K_FOLDS, FoldAccumulator, output_row_layout
-from hdl.array import SystolicArray
-from hdl.signatures import act_row_layout, weight_row_layout
+from hdl.array.accumulator import MAX_K_FOLDS, FoldAccumulator, output_row_layout
+from hdl.array.array import SystolicArray, array_latency
+from hdl.array.layouts import act_row_layout, weight_row_layout
+
+
+def gemm_latency(config):
+    """Cycles from an accepted activation row to its finished row at the output of
+    :class:`SystolicGemm` (rows of a strip's last fold): the array's latency plus the
+    accumulator's."""
+    return array_latency(config) + FoldAccumulator.latency
 
 
 class SystolicGemm(wiring.Component):
-    """:class:`~hdl.array.SystolicArray` followed by a :class:`~hdl.accumulator.FoldAccumulator`.
+    """:class:`~hdl.array.SystolicArray` followed by a
+    :class:`~hdl.array.accumulator.FoldAccumulator`.
 
     The streams ``weights`` and ``acts`` are those of the array (folds in strip order, K chunks
     inside); ``results`` carries one finished output row per activation row of each strip's
@@ -41,6 +49,12 @@ class SystolicGemm(wiring.Component):
                 "k_folds": In(range(MAX_K_FOLDS + 1), init=1),
             }
         )
+
+    @property
+    def latency(self):
+        """Cycles from an accepted activation row to its finished row on ``results`` (for
+        rows of a strip's last fold): the array's latency plus the accumulator's."""
+        return gemm_latency(self._config)
 
     def elaborate(self, platform):
         m = Module()

@@ -5,8 +5,8 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
 from golden.fp8 import decode_table
-from hdl.fp8_decode import Fp8Decoder
-from hdl.mac_fp8 import Fp8Product, fp8_product_width
+from hdl.arith.fp8_decode import Fp8Decoder
+from hdl.arith.mac_fp8 import Fp8Product, fp8_product_width
 
 
 def _rom(m, code, values, shape, name):

@@ -4,7 +4,7 @@ from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from hdl.mac_fp8 import kulisch_psum_layout
+from hdl.arith.mac_fp8 import kulisch_psum_layout
 
 F32_CANONICAL_NAN = 0x7FC00000
 F32_POS_INF = 0x7F800000

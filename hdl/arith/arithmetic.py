@@ -1,0 +1,230 @@
+"""The arithmetic of each MAC kind, behind one interface shared by every block that touches
+partial sums.
+
+An :class:`Arithmetic` object answers everything the PE, the array, the accumulator and the
+blocks after it need to know about a number format: how raw 8-bit codes become multiplier
+operands, which MAC a PE holds, what a partial sum looks like, how two partial sums add and
+how a finished sum leaves the accumulator. None of those blocks branches on the format; adding
+a format means adding a subclass here and its MAC component, never another array.
+"""
+
+from amaranth.hdl import Mux, signed, unsigned
+
+from golden.formats import product_lsb_exp
+from hdl.arith.fp8_decode import Fp8Decoder, fp8_operand_layout
+from hdl.arith.mac_fp8 import Fp8Mac, kulisch_psum_layout
+from hdl.arith.mac_int8 import Int8Mac
+from hdl.arith.round_f32 import IntToF32
+from hdl.config import FP8_FORMAT_PAIRS
+
+#: Raw operand codes on every stream: one byte per element, whatever the format.
+CODE_SHAPE = unsigned(8)
+
+
+class Arithmetic:
+    """Interface of a MAC kind's arithmetic.
+
+    Parameters
+    ----------
+    acc_width : int
+        Partial-sum width W.
+    mac_pipeline : int
+        Registers inside each PE's MAC, 0 to 2: 1 is the MAC's product register, 2 adds the
+        PE's operand register in front of the multiplier.
+    multiplier : str
+        ``"dsp"`` or ``"lut"`` (see :mod:`hdl.arith.multiplier`).
+
+    Members
+    -------
+    name : str
+        MAC kind, as in :data:`hdl.config.MAC_KINDS`.
+    act_operand_shape, weight_operand_shape : shape
+        Decoded multiplier operands.
+    psum_shape : shape
+        One partial sum, as it travels down a column and sits in the accumulator.
+    output_shape : shape
+        One finished element leaving the accumulator.
+    """
+
+    name = None
+
+    def __init__(self, acc_width, *, mac_pipeline=2, multiplier="dsp"):
+        self._acc_width = acc_width
+        self._mac_pipeline = mac_pipeline
+        self._multiplier = multiplier
+
+    @property
+    def acc_width(self):
+        return self._acc_width
+
+    @property
+    def mac_pipeline(self):
+        return self._mac_pipeline
+
+    @property
+    def operand_register(self):
+        """Whether the PE registers the operands in front of the multiplier."""
+        return self._mac_pipeline >= 2
+
+    @property
+    def product_register(self):
+        """Whether the MAC registers the product before the partial-sum add."""
+        return self._mac_pipeline >= 1
+
+    @property
+    def mac_latency(self):
+        """Pipeline stages of a PE's MAC path beyond its partial-sum register: the operand
+        register and the MAC's product register (its ``latency``), each one cycle."""
+        return int(self.operand_register) + int(self.product_register)
+
+    # --- operands -------------------------------------------------------------------------
+
+    act_operand_shape = None
+    weight_operand_shape = None
+
+    def act_operand(self, m, code, act_unsigned, *, name):
+        """The multiplier operand of an activation code (decoded once per row at the edge)."""
+        raise NotImplementedError
+
+    def weight_operand(self, m, code):
+        """The multiplier operand of a weight code (decoded inside the PE)."""
+        raise NotImplementedError
+
+    def create_mac(self):
+        """A new MAC component: ``psum_out = psum_in + a·w`` after its :attr:`latency`."""
+        raise NotImplementedError
+
+    # --- partial sums ---------------------------------------------------------------------
+
+    @property
+    def psum_shape(self):
+        raise NotImplementedError
+
+    def psum_add(self, m, a, b, out):
+        """Drive ``out`` (combinationally) with the sum of partial sums ``a`` and ``b``."""
+        raise NotImplementedError
+
+    @property
+    def output_shape(self):
+        raise NotImplementedError
+
+    def finish(self, m, total, out, *, name):
+        """Drive ``out`` (an :attr:`output_shape` element) from a finished partial sum.
+
+        Combinational; ``name`` names any submodule this adds (one per column)."""
+        raise NotImplementedError
+
+
+class Int8Arithmetic(Arithmetic):
+    """INT8 weights times int8 or uint8 activations into a wrapping accumulator.
+
+    Activations enter as 8-bit codes with a per-row ``act_unsigned`` flag and are extended to
+    a 9-bit signed operand at the array edge, so the PEs hold one 9×8 signed multiplier for
+    both modes. Partial sums are W-bit two's complement and wrap; a finished sum leaves as it
+    is.
+    """
+
+    name = "int8"
+    act_operand_shape = signed(9)
+    weight_operand_shape = signed(8)
+
+    def act_operand(self, m, code, act_unsigned, *, name):
+        return Mux(act_unsigned, code.as_unsigned(), code.as_signed())
+
+    def weight_operand(self, m, code):
+        return code.as_signed()
+
+    def create_mac(self):
+        return Int8Mac(
+            acc_width=self._acc_width,
+            product_register=self.product_register,
+            lut_multiplier=self._multiplier == "lut",
+        )
+
+    @property
+    def psum_shape(self):
+        return signed(self._acc_width)
+
+    def psum_add(self, m, a, b, out):
+        m.d.comb += out.eq(a + b)  # W-bit wrap by truncation
+
+    @property
+    def output_shape(self):
+        return self.psum_shape
+
+    def finish(self, m, total, out, *, name):
+        m.d.comb += out.eq(total)
+
+
+class Fp8Arithmetic(Arithmetic):
+    """FP8 operands (E4M3 / E5M2, either side) with exact Kulisch accumulation.
+
+    Partial sums are the exact W-bit integer in units of ``2^L`` plus NaN/+Inf/−Inf flags;
+    they add exactly with the flags ORed, and a finished sum is rounded once to binary32
+    (:class:`~hdl.arith.round_f32.IntToF32`). The ``act_unsigned`` flag of the activation
+    stream is ignored.
+    """
+
+    def __init__(self, name, acc_width, *, mac_pipeline=2, multiplier="lut"):
+        super().__init__(acc_width, mac_pipeline=mac_pipeline, multiplier=multiplier)
+        self.name = name
+        self.act_fmt, self.weight_fmt = FP8_FORMAT_PAIRS[name]
+
+    @property
+    def act_operand_shape(self):
+        return fp8_operand_layout(self.act_fmt)
+
+    @property
+    def weight_operand_shape(self):
+        return fp8_operand_layout(self.weight_fmt)
+
+    def act_operand(self, m, code, act_unsigned, *, name):
+        decoder = m.submodules[name] = Fp8Decoder(self.act_fmt)
+        m.d.comb += decoder.code.eq(code)
+        return decoder.operand
+
+    def weight_operand(self, m, code):
+        decoder = m.submodules.weight_decoder = Fp8Decoder(self.weight_fmt)
+        m.d.comb += decoder.code.eq(code)
+        return decoder.operand
+
+    def create_mac(self):
+        return Fp8Mac(
+            act_fmt=self.act_fmt,
+            weight_fmt=self.weight_fmt,
+            acc_width=self._acc_width,
+            product_register=self.product_register,
+            lut_multiplier=self._multiplier == "lut",
+        )
+
+    @property
+    def psum_shape(self):
+        return kulisch_psum_layout(self._acc_width)
+
+    def psum_add(self, m, a, b, out):
+        m.d.comb += [
+            out.sum.eq(a.sum + b.sum),  # exact: W never overflows for K ≤ max_k
+            out.nan.eq(a.nan | b.nan),
+            out.pinf.eq(a.pinf | b.pinf),
+            out.ninf.eq(a.ninf | b.ninf),
+        ]
+
+    @property
+    def output_shape(self):
+        return unsigned(32)  # binary32 bit pattern
+
+    def finish(self, m, total, out, *, name):
+        rounder = m.submodules[name] = IntToF32(
+            acc_width=self._acc_width, lsb_exp=product_lsb_exp(self.act_fmt, self.weight_fmt)
+        )
+        m.d.comb += [rounder.i.eq(total), out.eq(rounder.o)]
+
+
+def arithmetic_for(config):
+    """The arithmetic object of ``config.mac``."""
+    options = {"mac_pipeline": config.mac_pipeline, "multiplier": config.multiplier}
+    if config.mac == "int8":
+        return Int8Arithmetic(config.acc_width, **options)
+    if config.mac in FP8_FORMAT_PAIRS:
+        return Fp8Arithmetic(config.mac, config.acc_width, **options)
+    raise ValueError(f"mac {config.mac!r} has no arithmetic implementation")

@@ -1,0 +1,9 @@
+"""The array: processing elements, the systolic array with its stream ports, the fold
+accumulator and the array-plus-accumulator GEMM top."""
+
+from hdl.array.accumulator import FoldAccumulator
+from hdl.array.array import SystolicArray
+from hdl.array.gemm import SystolicGemm
+from hdl.array.pe import ProcessingElement
+
+__all__ = ["FoldAccumulator", "ProcessingElement", "SystolicArray", "SystolicGemm"]
