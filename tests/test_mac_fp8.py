@@ -2,6 +2,7 @@
 """FP8 datapath blocks in Amaranth's simulator and SymbiYosys: decoder + exact product over all
 65 536 code pairs per format pair, the integer → binary32 rounding unit, the formal proof."""
 
+import functools
 import random
 
 import numpy as np
@@ -27,6 +28,7 @@ from scripts.formal import prove
 PAIRS = [("e4m3", "e4m3"), ("e5m2", "e5m2"), ("e4m3", "e5m2")]
 
 
+@functools.cache
 def golden_product(fa, fb):
     """Exact products of all code pairs from the golden decode tables: value and flags."""
     ta, tb = decode_table(fa), decode_table(fb)
@@ -186,6 +188,188 @@ def test_fp8_mac_accumulates_after_one_cycle():
     sim.run()
     # exp fields 15 + 15 → shift 30; sig 4·6 = 24 → 24·2^30 = 6·2^32.
     assert seen == [(100 - 24 * (1 << 30), 1)]
+
+
+def mac_chain(fa, fb, stages, *, product_register):
+    """``stages`` FP8 MACs in a column, as in the array: each decodes its own two codes, and
+    its ``psum_out`` is the next one's ``psum_in``. Returns the module, the code signals
+    ``[(act code, weight code)]`` and the MACs."""
+    width = fp8_acc_width(4096, fa, fb)
+    m = Module()
+    codes, macs = [], []
+    for s in range(stages):
+        dec_a = m.submodules[f"dec_a_{s}"] = Fp8Decoder(fa)
+        dec_w = m.submodules[f"dec_w_{s}"] = Fp8Decoder(fb)
+        mac = m.submodules[f"mac_{s}"] = Fp8Mac(
+            act_fmt=fa, weight_fmt=fb, acc_width=width, product_register=product_register
+        )
+        m.d.comb += [mac.a.eq(dec_a.operand), mac.w.eq(dec_w.operand)]
+        if macs:
+            m.d.comb += mac.psum_in.eq(macs[-1].psum_out)
+        codes.append((dec_a.code, dec_w.code))
+        macs.append(mac)
+    return m, codes, macs
+
+
+def run_mac_chain(fa, fb, cases, *, product_register=True, stages=4):
+    """Each case ``(psum_in, [(act code, weight code)] per stage)`` through a MAC chain, one
+    case per cycle; returns ``(sum, nan, pinf, ninf)`` at its end per case.
+
+    With product registers, a case's codes are presented in one cycle and its ``psum_in`` in
+    the next, when its products enter the sums, while the next case's codes are already on
+    the operands: a product (or flag) that bypassed its register would be the wrong case's.
+    """
+    m, codes, macs = mac_chain(fa, fb, stages, product_register=product_register)
+    got = []
+
+    def set_codes(ctx, pairs):
+        for (a, w), (code_a, code_w) in zip(codes, pairs, strict=True):
+            ctx.set(a, code_a)
+            ctx.set(w, code_w)
+
+    def read_sum(ctx, psum_in):
+        ctx.set(macs[0].psum_in, psum_in)
+        out = ctx.get(macs[-1].psum_out)
+        got.append((out.sum, out.nan, out.pinf, out.ninf))
+
+    async def testbench(ctx):
+        if not product_register:
+            for psum_in, pairs in cases:
+                set_codes(ctx, pairs)
+                read_sum(ctx, psum_in)
+            return
+        previous = None
+        for case in [*cases, None]:
+            if case is not None:
+                set_codes(ctx, case[1])
+            if previous is not None:
+                read_sum(ctx, previous[0])
+            await ctx.tick()
+            previous = case
+
+    sim = Simulator(m)
+    if product_register:
+        sim.add_clock(1e-8)
+    sim.add_testbench(testbench)
+    sim.run()
+    return got
+
+
+def chain_expected(fa, fb, cases):
+    """The exact sum and ORed flags from the golden decode tables (§2.5): special products
+    add 0 to the sum."""
+    product, nan, pinf, ninf = golden_product(fa, fb)
+    want = []
+    for psum_in, pairs in cases:
+        total = psum_in["sum"] + sum(int(product[a, w]) for a, w in pairs)
+        flags = [
+            int(psum_in[name] or any(table[a, w] for a, w in pairs))
+            for name, table in (("nan", nan), ("pinf", pinf), ("ninf", ninf))
+        ]
+        want.append((total, *flags))
+    return want
+
+
+def special_codes(fmt):
+    """Codes of ``fmt`` by class: a positive NaN, +Inf and −Inf (``None`` without
+    infinities), ±0, and the finite non-zero codes."""
+    t = decode_table(fmt)
+    codes = np.arange(256)
+    finite = ~t["is_nan"] & ~t["is_inf"]
+    inf = codes[t["is_inf"]]
+    return {
+        "nan": int(codes[t["is_nan"] & (t["sign"] == 0)][0]),
+        "pinf": int(inf[0]) if len(inf) else None,
+        "ninf": int(inf[-1]) if len(inf) else None,
+        "zero": 0x00,
+        "neg_zero": 0x80,
+        "finite": [int(c) for c in codes[finite & (t["sig"] != 0)]],
+    }
+
+
+def no_flags(value=0):
+    return {"sum": value, "nan": 0, "pinf": 0, "ninf": 0}
+
+
+@pytest.mark.parametrize("product_register", [True, False], ids=["registered", "comb"])
+@pytest.mark.parametrize(("fa", "fb"), PAIRS, ids=lambda f: f)
+def test_fp8_mac_flags_sticky_down_the_chain(fa, fb, product_register, seed):
+    """A NaN (or ±Inf) product at any MAC of a column, followed by normal products: its flag
+    reaches the end of the chain, the integer sum is that of the finite products; a flag
+    arriving on ``psum_in`` passes every MAC too. Then random code pairs (specials included)
+    and random incoming partial sums against the golden products."""
+    rng = random.Random(seed)
+    a_codes, w_codes = special_codes(fa), special_codes(fb)
+    one = {"e4m3": 0x38, "e5m2": 0x3C}  # 1.0
+
+    def normal_pairs(n):
+        return [(rng.choice(a_codes["finite"]), rng.choice(w_codes["finite"])) for _ in range(n)]
+
+    specials = [("nan", (a_codes["nan"], one[fb])), ("nan", (one[fa], w_codes["nan"]))]
+    if w_codes["pinf"] is not None:
+        specials += [("pinf", (one[fa], w_codes["pinf"])), ("ninf", (one[fa], w_codes["ninf"]))]
+        specials += [("nan", (a_codes["zero"], w_codes["pinf"]))]  # 0 × Inf
+    cases, raised = [], []  # raised: the flag each directed case must raise at the end
+    for flag, pair in specials:
+        for stage in range(4):
+            pairs = normal_pairs(4)
+            pairs[stage] = pair
+            cases.append((no_flags(rng.randrange(-(1 << 20), 1 << 20)), pairs))
+            raised.append(flag)
+    for flag in ("nan", "pinf", "ninf"):
+        cases.append(({**no_flags(12345), flag: 1}, normal_pairs(4)))
+        raised.append(flag)
+    width = fp8_acc_width(4096, fa, fb)
+    every_code = list(range(256))
+    for _ in range(300):
+        psum_in = {
+            "sum": rng.randrange(-(1 << (width - 3)), 1 << (width - 3)),
+            **{name: int(rng.random() < 0.05) for name in ("nan", "pinf", "ninf")},
+        }
+        cases.append(
+            (psum_in, [(rng.choice(every_code), rng.choice(every_code)) for _ in range(4)])
+        )
+
+    want = chain_expected(fa, fb, cases)
+    # The directed cases do raise their flag at the end of the chain, on top of normal sums.
+    flag_index = {"nan": 1, "pinf": 2, "ninf": 3}
+    assert all(want[i][flag_index[flag]] for i, flag in enumerate(raised))
+    assert all(want[i][0] != 0 for i in range(len(raised)))
+    got = run_mac_chain(fa, fb, cases, product_register=product_register)
+    for i, (case, g, w) in enumerate(zip(cases, got, want, strict=True)):
+        assert g == w, f"case {i} {case}: got (sum, nan, pinf, ninf) {g}, want {w}"
+
+
+@pytest.mark.parametrize(("fa", "fb"), PAIRS, ids=lambda f: f)
+def test_fp8_mac_negative_zero_product(fa, fb):
+    """A product −0 (sign set, magnitude 0) adds nothing: the ones' complement of 0 is −1 and
+    the carry-in must bring it back to 0, so the sum is exactly ``psum_in`` (0 stays +0, not
+    −1), for −0 × x, x × −0 and −0 × −0 (which is +0), with a negative finite product in the
+    same chain for comparison."""
+    a_codes, w_codes = special_codes(fa), special_codes(fb)
+    one = {"e4m3": 0x38, "e5m2": 0x3C}
+    neg_one = {"e4m3": 0xB8, "e5m2": 0xBC}
+    zero_products = [
+        (a_codes["neg_zero"], one[fb]),
+        (one[fa], w_codes["neg_zero"]),
+        (a_codes["zero"], neg_one[fb]),
+        (neg_one[fa], w_codes["zero"]),
+        (a_codes["neg_zero"], w_codes["neg_zero"]),
+        (a_codes["zero"], w_codes["zero"]),
+    ]
+    cases = []
+    for psum in (0, 1, -1, 77, -(1 << 30)):
+        for pair in zero_products:
+            cases.append((no_flags(psum), [pair]))  # one MAC: psum_in + (−0)
+        cases.append((no_flags(psum), zero_products[:4]))  # four −0 products in a column
+    cases.append((no_flags(0), [(neg_one[fa], one[fb]), (a_codes["neg_zero"], one[fb])]))
+    want = chain_expected(fa, fb, cases)
+    assert want[0] == (0, 0, 0, 0)
+    for stages in (1, 2, 4):
+        subset = [c for c in cases if len(c[1]) == stages]
+        got = run_mac_chain(fa, fb, subset, stages=stages, product_register=True)
+        for case, g, w in zip(subset, got, chain_expected(fa, fb, subset), strict=True):
+            assert g == w, f"{case}: got (sum, nan, pinf, ninf) {g}, want {w}"
 
 
 @pytest.mark.parametrize("saturate", [False, True], ids=["nonsat", "sat"])
