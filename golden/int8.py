@@ -7,6 +7,8 @@ the order of k, the array height or the fold split.
 
 import numpy as np
 
+from golden.checks import check_operand
+from golden.errors import UsageValueError, check_bool
 from golden.formats import (  # noqa: F401  (re-exported)
     INT8_PRODUCT_MAX,
     UINT8_INT8_PRODUCT_MAX,
@@ -22,28 +24,19 @@ def wrap(x, width):
     integer arrays (widths up to 64).
     """
     if width < 1:
-        raise ValueError(f"width must be at least 1, got {width}")
+        raise UsageValueError(f"width must be at least 1, got {width}", parameter="width")
     if isinstance(x, int):
         x &= (1 << width) - 1
         return x - (1 << width) if x >> (width - 1) else x
     if width > 64:
-        raise ValueError(f"width must be between 1 and 64 for NumPy arrays, got {width}")
+        raise UsageValueError(
+            f"width must be between 1 and 64 for NumPy arrays, got {width}", parameter="width"
+        )
     # Shift the low W bits to the top of a uint64 and shift back arithmetically: exact for
     # every width up to 64, with no modulus that could overflow int64.
     shift = np.uint64(64 - width)
     bits = np.asarray(x).astype(np.int64).astype(np.uint64) << shift
     return bits.view(np.int64) >> np.int64(64 - width)
-
-
-def _check_operand(name, x, lo, hi):
-    x = np.asarray(x)
-    if x.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D matrix, got shape {x.shape}")
-    if not np.issubdtype(x.dtype, np.integer):
-        raise TypeError(f"{name} must hold integers, got dtype {x.dtype}")
-    if x.size and (x.min() < lo or x.max() > hi):
-        raise ValueError(f"{name} values must be between {lo} and {hi}, got {x.min()}..{x.max()}")
-    return x.astype(np.int64)
 
 
 def gemm_int8(a, b, acc_width, *, act_unsigned=False):
@@ -64,10 +57,12 @@ def gemm_int8(a, b, acc_width, *, act_unsigned=False):
     -------
     array (M, N) of int64
     """
+    act_unsigned = check_bool("act_unsigned", act_unsigned)
     lo, hi = operand_range(act_unsigned)
-    a = _check_operand("a", a, lo, hi)
-    b = _check_operand("b", b, -128, 127)
+    kind = "uint8 activations" if act_unsigned else "int8 activations"
+    a = check_operand("a", a, lo, hi, kind=kind)
+    b = check_operand("b", b, -128, 127, kind="int8 weights")
     if a.shape[1] != b.shape[0]:
-        raise ValueError(f"inner dimensions differ: a is {a.shape}, b is {b.shape}")
+        raise UsageValueError(f"inner dimensions differ: a is {a.shape}, b is {b.shape}")
     # |A·B| ≤ K·32640 < 2^63 for any K below 2^48, so int64 matmul is exact before wrapping.
     return wrap(a @ b, acc_width)
