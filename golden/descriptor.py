@@ -1,0 +1,382 @@
+"""The descriptor check of the front end: a GEMM descriptor and the hardware's limits give one
+error code (FRONTEND §2.3, "Error codes"), before any AXI traffic.
+
+:func:`check_descriptor` is the reference that ``hdl.ctrl.desc_check.DescriptorCheck`` must
+equal code for code. The checks run in a fixed priority order (:data:`CHECK_ORDER`): the first
+that fails names the error. Everything is plain Python integers: an extent is computed exactly,
+so nothing wraps silently.
+
+The error codes are defined here, the lowest layer, and re-exported by the register map
+(``hdl.ctrl.regs``), which also generates the C header and the documentation from them.
+"""
+
+import enum
+import numbers
+from dataclasses import dataclass, field, fields
+from math import ceil
+
+from golden.frontend import (
+    BIAS_EN,
+    MAC_KINDS,
+    OUT_FP8,
+    OUT_RAW,
+    PER_CHANNEL_Q,
+    QP_RECORD_BYTES,
+    FrontendConfig,
+)
+from golden.requant import MULT_MAX, SHIFT_MAX, SHIFT_MIN
+
+
+class ErrorCode(enum.IntEnum):
+    """ERR_CODE values (FRONTEND §2.3), as STATUS[15:8] and ERR_INFO[7:0] report them."""
+
+    NONE = 0x00
+    DESC_ZERO_DIM = 0x01
+    DESC_DIM_RANGE = 0x02
+    DESC_ALIGN = 0x03
+    DESC_STRIDE = 0x04
+    DESC_RANGE = 0x05
+    DESC_QPARAM = 0x06
+    BUSY = 0x07
+    DESC_OPCODE = 0x08
+    AXI_RD_SLVERR = 0x10
+    AXI_RD_DECERR = 0x11
+    AXI_WR_SLVERR = 0x12
+    AXI_WR_DECERR = 0x13
+    ABORTED = 0x20
+
+
+#: What each error code means (the documentation and the C header's comments).
+ERROR_DESCRIPTIONS = {
+    ErrorCode.NONE: "none",
+    ErrorCode.DESC_ZERO_DIM: "M, K or N is 0",
+    ErrorCode.DESC_DIM_RANGE: "M or N above max_dim, or K above min(max_dim, max_k) (the "
+    "accumulator would no longer be exact)",
+    ErrorCode.DESC_ALIGN: "an A, B or C base address or stride (or B_TILE_STRIDE) is not a "
+    "multiple of the bus width in bytes; QP_ADDR (when the QP table is used) is not a multiple "
+    "of max(16, bus bytes)",
+    ErrorCode.DESC_STRIDE: "a row stride is below the row's bytes (A: K; B: N, or tile_n when "
+    "packed; C: N times the output bytes), or B_TILE_STRIDE is below a packed panel's bytes",
+    ErrorCode.DESC_RANGE: "a tensor's extent base + (rows-1)*stride + row bytes passes 2^AW or "
+    "leaves [MEM_BASE, MEM_LIMIT)",
+    ErrorCode.DESC_QPARAM: "requantizing (INT8 without OUT_RAW): qmin > qmax, or, without "
+    "PER_CHANNEL_Q, Q_SHIFT outside [1, 62] or Q_MULT >= 2^31",
+    ErrorCode.BUSY: "START written while busy (the START is ignored)",
+    ErrorCode.DESC_OPCODE: "the CTRL opcode names an operation this hardware does not have",
+    ErrorCode.AXI_RD_SLVERR: "a read burst answered SLVERR",
+    ErrorCode.AXI_RD_DECERR: "a read burst answered DECERR",
+    ErrorCode.AXI_WR_SLVERR: "a write burst answered SLVERR",
+    ErrorCode.AXI_WR_DECERR: "a write burst answered DECERR",
+    ErrorCode.ABORTED: "ABORT: the job stopped issuing, drained and finished",
+}
+
+#: The descriptor checks, highest priority first: the first failing check gives the code.
+CHECK_ORDER = (
+    ErrorCode.DESC_OPCODE,
+    ErrorCode.DESC_ZERO_DIM,
+    ErrorCode.DESC_DIM_RANGE,
+    ErrorCode.DESC_ALIGN,
+    ErrorCode.DESC_STRIDE,
+    ErrorCode.DESC_RANGE,
+    ErrorCode.DESC_QPARAM,
+)
+
+#: CTRL.OPCODE values. Only GEMM exists; the field is reserved for the attention tile.
+OPCODE_GEMM = 0
+OPCODES = (OPCODE_GEMM,)
+
+#: Largest max_dim: the 24-bit HWCFG3 field.
+MAX_DIM_LIMIT = (1 << 24) - 1
+#: Default max_dim: M, K and N up to 65 535 (16-bit loop counters in the controller).
+DEFAULT_MAX_DIM = (1 << 16) - 1
+#: Largest max_k of an array (``hdl.config.MAX_K_LIMIT``; golden may not import hdl).
+MAX_K_LIMIT = 1 << 24
+
+_U32 = (0, (1 << 32) - 1)
+_U64 = (0, (1 << 64) - 1)
+#: Register-field range of each descriptor field (what the CSR block can hold).
+FIELD_RANGES = {
+    "opcode": (0, 15),
+    "m": _U32,
+    "k": _U32,
+    "n": _U32,
+    "flags": (0, 31),
+    "a_addr": _U64,
+    "a_stride": _U32,
+    "b_addr": _U64,
+    "b_stride": _U32,
+    "b_tile_stride": _U32,
+    "c_addr": _U64,
+    "c_stride": _U32,
+    "qp_addr": _U64,
+    "q_mult": _U32,
+    "q_shift": (0, 63),
+    "q_zp": (-(1 << 31), (1 << 31) - 1),
+    "qmin": (-128, 127),
+    "qmax": (-128, 127),
+    "mem_base": _U64,
+    "mem_limit": _U64,
+}
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _check_range(name, value, lo, hi):
+    if not _is_int(value) or not lo <= value <= hi:
+        raise ValueError(f"{name} must be an integer between {lo} and {hi}, got {value!r}")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    """A GEMM descriptor as the CSR block latches it at START (FRONTEND §2.3).
+
+    Field names are those of ``hdl.ctrl.regs.desc_layout``; values are what the registers
+    hold: addresses and strides in bytes, unsigned; ``q_zp`` (int32), ``qmin`` and ``qmax``
+    (int8) signed. Each must fit its register field (:data:`FIELD_RANGES`).
+
+    Parameters
+    ----------
+    opcode : int
+        CTRL.OPCODE, :data:`OPCODE_GEMM`.
+    m, k, n : int
+        GEMM shape ``C[M×N] = A[M×K]·B[K×N]``.
+    flags : int
+        FLAGS bits (``golden.frontend.ACT_UNSIGNED`` …).
+    a_addr, a_stride, b_addr, b_stride, b_tile_stride, c_addr, c_stride, qp_addr : int
+        Tensor bases and strides; ``b_tile_stride`` 0 means row-major B.
+    q_mult, q_shift, q_zp, qmin, qmax : int
+        Per-tensor requantization (NUMERICS §3.6).
+    mem_base, mem_limit : int
+        Every tensor must lie in ``[mem_base, mem_limit)``.
+    """
+
+    m: int = 1
+    k: int = 1
+    n: int = 1
+    flags: int = 0
+    opcode: int = OPCODE_GEMM
+    a_addr: int = 0
+    a_stride: int = 0
+    b_addr: int = 0
+    b_stride: int = 0
+    b_tile_stride: int = 0
+    c_addr: int = 0
+    c_stride: int = 0
+    qp_addr: int = 0
+    q_mult: int = 0
+    q_shift: int = 0
+    q_zp: int = 0
+    qmin: int = -128
+    qmax: int = 127
+    mem_base: int = 0
+    mem_limit: int = (1 << 64) - 1
+
+    def __post_init__(self):
+        for f in fields(self):
+            object.__setattr__(
+                self, f.name, _check_range(f.name, getattr(self, f.name), *FIELD_RANGES[f.name])
+            )
+
+
+@dataclass(frozen=True)
+class DescriptorLimits:
+    """What the hardware allows: the array's MAC kind and ``max_k``, the front end's
+    configuration, and the largest dimension its counters hold.
+
+    Parameters
+    ----------
+    mac : str
+        MAC kind (``golden.frontend.MAC_KINDS``): INT8 requantizes, FP8 writes binary32 or E4M3.
+    max_k : int
+        The array's ``max_k``: the largest K its accumulator holds exactly, 1 to 2^24.
+    max_dim : int
+        Largest M, K or N (HWCFG3), 1 to 2^24 − 1.
+    frontend : FrontendConfig
+        Bus width (alignment), address width (extents) and ``tile_n`` (packed B panels).
+    """
+
+    mac: str = "int8"
+    max_k: int = 4096
+    max_dim: int = DEFAULT_MAX_DIM
+    frontend: FrontendConfig = field(default_factory=FrontendConfig)
+
+    def __post_init__(self):
+        if self.mac not in MAC_KINDS:
+            raise ValueError(f"mac must be one of {', '.join(MAC_KINDS)}, got {self.mac!r}")
+        object.__setattr__(self, "max_k", _check_range("max_k", self.max_k, 1, MAX_K_LIMIT))
+        object.__setattr__(self, "max_dim", _check_range("max_dim", self.max_dim, 1, MAX_DIM_LIMIT))
+        if not isinstance(self.frontend, FrontendConfig):
+            raise TypeError(f"frontend must be a FrontendConfig, got {self.frontend!r}")
+
+    @property
+    def max_k_dim(self):
+        """Largest K: ``min(max_dim, max_k)``."""
+        return min(self.max_dim, self.max_k)
+
+    @property
+    def beat_bytes(self):
+        """Alignment of every base address and stride: the bus width in bytes."""
+        return self.frontend.beat_bytes
+
+    @property
+    def qp_alignment(self):
+        """Alignment of QP_ADDR: a 16-byte record, and a whole beat (FRONTEND "Decisions
+        taken": every base address is beat-aligned)."""
+        return max(QP_RECORD_BYTES, self.beat_bytes)
+
+    @property
+    def addr_limit(self):
+        """2^AW: no extent may pass it."""
+        return 1 << self.frontend.addr_width
+
+
+def output_bytes(flags, mac):
+    """Bytes per element of C: INT8 writes int8 (1) or, with OUT_RAW, int32 (4); FP8 writes
+    binary32 (4) or, with OUT_FP8, E4M3 (1). Flags of the other kind are ignored."""
+    if mac == "int8":
+        return 4 if flags & OUT_RAW else 1
+    return 1 if flags & OUT_FP8 else 4
+
+
+def requantizes(flags, mac):
+    """Requantization applies: INT8 without OUT_RAW (FRONTEND "Decisions taken")."""
+    return mac == "int8" and not flags & OUT_RAW
+
+
+def uses_qp_table(flags, mac):
+    """The QP records are read: INT8 with a bias (BIAS_EN) or per-channel requantization."""
+    return mac == "int8" and bool(
+        flags & BIAS_EN or (requantizes(flags, mac) and flags & PER_CHANNEL_Q)
+    )
+
+
+def b_packed(desc):
+    """B is pre-packed in panels of tile_n columns (B_TILE_STRIDE ≠ 0)."""
+    return desc.b_tile_stride != 0
+
+
+def tensor_extents(desc, limits):
+    """The byte range ``[start, end)`` of each tensor the descriptor reads or writes.
+
+    ``end = base + (rows − 1)·stride + row bytes``. A: M rows of K bytes; B: K rows of N
+    bytes, or ``ceil(N / tile_n)`` panels of K rows of ``tile_n`` bytes each (a packed panel
+    is read whole); C: M rows of ``N·output_bytes``; QP (when used): N records of 16 bytes.
+
+    Parameters
+    ----------
+    desc : Descriptor
+        With M, K, N ≥ 1.
+    limits : DescriptorLimits
+
+    Returns
+    -------
+    dict
+        ``{"a": (start, end), "b": …, "c": …}`` and ``"qp"`` when the QP table is used.
+    """
+    m, k, n = desc.m, desc.k, desc.n
+    extents = {"a": (desc.a_addr, desc.a_addr + (m - 1) * desc.a_stride + k)}
+    if b_packed(desc):
+        tile_n = limits.frontend.tile_n
+        panel = (k - 1) * desc.b_stride + tile_n
+        panels = ceil(n / tile_n)
+        extents["b"] = (desc.b_addr, desc.b_addr + (panels - 1) * desc.b_tile_stride + panel)
+    else:
+        extents["b"] = (desc.b_addr, desc.b_addr + (k - 1) * desc.b_stride + n)
+    row_c = n * output_bytes(desc.flags, limits.mac)
+    extents["c"] = (desc.c_addr, desc.c_addr + (m - 1) * desc.c_stride + row_c)
+    if uses_qp_table(desc.flags, limits.mac):
+        extents["qp"] = (desc.qp_addr, desc.qp_addr + QP_RECORD_BYTES * n)
+    return extents
+
+
+def _bad_opcode(desc, limits):
+    return desc.opcode not in OPCODES
+
+
+def _zero_dim(desc, limits):
+    return 0 in (desc.m, desc.k, desc.n)
+
+
+def _dim_range(desc, limits):
+    return max(desc.m, desc.n) > limits.max_dim or desc.k > limits.max_k_dim
+
+
+def _misaligned(desc, limits):
+    beat = limits.beat_bytes
+    values = (
+        desc.a_addr,
+        desc.a_stride,
+        desc.b_addr,
+        desc.b_stride,
+        desc.b_tile_stride,
+        desc.c_addr,
+        desc.c_stride,
+    )
+    if any(v % beat for v in values):
+        return True
+    return uses_qp_table(desc.flags, limits.mac) and desc.qp_addr % limits.qp_alignment != 0
+
+
+def _short_stride(desc, limits):
+    if desc.a_stride < desc.k:
+        return True
+    if desc.c_stride < desc.n * output_bytes(desc.flags, limits.mac):
+        return True
+    if not b_packed(desc):
+        return desc.b_stride < desc.n
+    tile_n = limits.frontend.tile_n
+    return desc.b_stride < tile_n or desc.b_tile_stride < (desc.k - 1) * desc.b_stride + tile_n
+
+
+def _out_of_range(desc, limits):
+    for start, end in tensor_extents(desc, limits).values():
+        if end > limits.addr_limit or start < desc.mem_base or end > desc.mem_limit:
+            return True
+    return False
+
+
+def _bad_qparams(desc, limits):
+    if not requantizes(desc.flags, limits.mac):
+        return False
+    if desc.qmin > desc.qmax:
+        return True
+    if desc.flags & PER_CHANNEL_Q:
+        return False  # the records' M and n are checked when they are loaded
+    return not SHIFT_MIN <= desc.q_shift <= SHIFT_MAX or desc.q_mult > MULT_MAX
+
+
+_CHECKS = {
+    ErrorCode.DESC_OPCODE: _bad_opcode,
+    ErrorCode.DESC_ZERO_DIM: _zero_dim,
+    ErrorCode.DESC_DIM_RANGE: _dim_range,
+    ErrorCode.DESC_ALIGN: _misaligned,
+    ErrorCode.DESC_STRIDE: _short_stride,
+    ErrorCode.DESC_RANGE: _out_of_range,
+    ErrorCode.DESC_QPARAM: _bad_qparams,
+}
+
+
+def check_descriptor(desc, limits):
+    """The error code of a descriptor: the first failing check of :data:`CHECK_ORDER`.
+
+    Parameters
+    ----------
+    desc : Descriptor
+    limits : DescriptorLimits
+
+    Returns
+    -------
+    ErrorCode
+        ``ErrorCode.NONE`` for a descriptor the front end runs.
+    """
+    if not isinstance(desc, Descriptor):
+        raise TypeError(f"desc must be a Descriptor, got {desc!r}")
+    if not isinstance(limits, DescriptorLimits):
+        raise TypeError(f"limits must be a DescriptorLimits, got {limits!r}")
+    for code in CHECK_ORDER:
+        if _CHECKS[code](desc, limits):
+            return code
+    return ErrorCode.NONE
