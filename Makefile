@@ -11,7 +11,7 @@ MAC    ?= int8
 TARGET ?= ecp5
 JOBS   ?= 2
 
-.PHONY: setup demo verilog test test-full synth bench lint clean
+.PHONY: setup demo verilog test test-full mutation synth bench lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ test: $(STAMP)
 ## Everything, including the slow sweeps.
 test-full: $(STAMP)
 	$(BIN)/pytest -n $(JOBS) --dist loadgroup
+
+## Plant each documented bug (scripts/mutate.py) in a copy of the tree; fail if a test misses one.
+mutation: $(STAMP)
+	$(BIN)/python -m scripts.mutate
 
 synth: $(STAMP)
 	$(BIN)/systolix synth --rows $(ROWS) --cols $(COLS) --mac $(MAC) --target $(TARGET)

@@ -4,6 +4,7 @@ import dataclasses
 import json
 from dataclasses import dataclass
 
+from golden.errors import UsageValueError, check_choice, check_int
 from golden.formats import fp8_acc_width, int8_acc_width
 
 #: MAC kinds the generator builds: INT8, and FP8 as activation × weight formats
@@ -18,9 +19,14 @@ FP8_FORMAT_PAIRS = {
 #: How a MAC's multiplier is built: FPGA DSP blocks, or logic (LUTs and carry chains) only.
 MULTIPLIERS = ("dsp", "lut")
 
+#: Largest ``rows`` and ``cols``.
 MAX_DIM = 128
+#: Largest ``max_k``.
 MAX_K_LIMIT = 1 << 24
+#: Widest accumulator per MAC kind (INT8 results leave as int64; FP8 Kulisch sums up to 256).
 ACC_WIDTH_LIMIT = {"int8": 64, "e4m3": 256, "e5m2": 256, "e4m3xe5m2": 256}
+#: Deepest result FIFO.
+MAX_RESULT_FIFO_DEPTH = 4096
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,17 @@ class ArrayConfig:
         registers the operands (the selected weight and the activation) before the multiplier.
         ``None`` picks 2, the fastest (``systolix bench`` measures each depth); 0 saves
         the product and operand flip-flops.
+
+    Every integer parameter takes a Python or NumPy integer (stored as ``int``), never a
+    ``bool``.
+
+    Raises
+    ------
+    golden.errors.UsageTypeError
+        If an integer parameter is not an integer.
+    golden.errors.UsageValueError
+        If a parameter is out of its range or not one of its choices; the message names the
+        parameter and the range, e.g. ``rows must be between 1 and 128, got 0``.
     """
 
     rows: int = 8
@@ -72,44 +89,36 @@ class ArrayConfig:
     mac_pipeline: int | None = None
 
     def __post_init__(self):
+        # Every integer field goes through check_int: bools are refused, NumPy integers are
+        # stored as plain ints so that ``id``, ``to_json`` and hashing treat them alike.
         for name in ("rows", "cols"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or not 1 <= value <= MAX_DIM:
-                raise ValueError(f"{name} must be between 1 and {MAX_DIM}, got {value!r}")
-        if self.mac not in MAC_KINDS:
-            raise ValueError(f"mac must be one of {', '.join(MAC_KINDS)}, got {self.mac!r}")
-        if not isinstance(self.max_k, int) or not 1 <= self.max_k <= MAX_K_LIMIT:
-            raise ValueError(f"max_k must be between 1 and {MAX_K_LIMIT}, got {self.max_k!r}")
+            self._set(name, check_int(name, getattr(self, name), 1, MAX_DIM))
+        check_choice("mac", self.mac, MAC_KINDS)
+        self._set("max_k", check_int("max_k", self.max_k, 1, MAX_K_LIMIT))
         if self.multiplier is None:
-            object.__setattr__(self, "multiplier", self.default_multiplier)
-        if self.multiplier not in MULTIPLIERS:
-            raise ValueError(
-                f"multiplier must be one of {', '.join(MULTIPLIERS)}, got {self.multiplier!r}"
-            )
+            self._set("multiplier", self.default_multiplier)
+        check_choice("multiplier", self.multiplier, MULTIPLIERS)
         if self.mac_pipeline is None:
-            object.__setattr__(self, "mac_pipeline", self.default_mac_pipeline)
-        elif type(self.mac_pipeline) is not int or not 0 <= self.mac_pipeline <= 2:
-            raise ValueError(f"mac_pipeline must be 0, 1 or 2, got {self.mac_pipeline!r}")
+            self._set("mac_pipeline", self.default_mac_pipeline)
+        self._set("mac_pipeline", check_int("mac_pipeline", self.mac_pipeline, 0, 2))
         need = self.min_acc_width
         if self.acc_width is None:
-            object.__setattr__(self, "acc_width", need)
-        elif not isinstance(self.acc_width, int) or not (
-            need <= self.acc_width <= ACC_WIDTH_LIMIT[self.mac]
-        ):
-            section = "§3.1" if self.mac == "int8" else "§2.3"
-            raise ValueError(
-                f"acc_width must be between {need} and {ACC_WIDTH_LIMIT[self.mac]} for "
-                f"mac={self.mac} max_k={self.max_k} (NUMERICS.md {section}), "
-                f"got {self.acc_width!r}"
-            )
+            self._set("acc_width", need)
+        section = "§3.1" if self.mac == "int8" else "§2.3"
+        where = f" for mac={self.mac} max_k={self.max_k} (NUMERICS.md {section})"
+        self._set(
+            "acc_width",
+            check_int("acc_width", self.acc_width, need, ACC_WIDTH_LIMIT[self.mac], where=where),
+        )
         if self.result_fifo_depth is None:
-            object.__setattr__(self, "result_fifo_depth", self.full_rate_fifo_depth)
-        elif not isinstance(self.result_fifo_depth, int) or not (
-            1 <= self.result_fifo_depth <= 4096
-        ):
-            raise ValueError(
-                f"result_fifo_depth must be between 1 and 4096, got {self.result_fifo_depth!r}"
-            )
+            self._set("result_fifo_depth", self.full_rate_fifo_depth)
+        self._set(
+            "result_fifo_depth",
+            check_int("result_fifo_depth", self.result_fifo_depth, 1, MAX_RESULT_FIFO_DEPTH),
+        )
+
+    def _set(self, name, value):
+        object.__setattr__(self, name, value)
 
     @property
     def is_fp8(self):
@@ -190,7 +199,7 @@ class ArrayConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(fields) - known
         if unknown:
-            raise ValueError(f"unknown ArrayConfig fields: {', '.join(sorted(unknown))}")
+            raise UsageValueError(f"unknown ArrayConfig fields: {', '.join(sorted(unknown))}")
         return cls(**fields)
 
     def to_env(self):

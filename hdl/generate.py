@@ -1,39 +1,206 @@
-"""Verilog generation: the array, a manifest and a filelist for FPGA and simulation flows."""
+"""Verilog generation: the array or GEMM top with one PE module, a manifest, a filelist and a
+FuseSoC core for FPGA and simulation flows.
+
+Every module of a generated file starts with the file's name (its top module): the top is
+``<name>``, its submodules are ``<name>_<path>`` (``<name>_result_fifo``) and the one PE
+definition, instantiated ``rows × cols`` times, is ``<name>_pe``. Two configurations, or an
+array and a GEMM top, can therefore be read into one design side by side.
+"""
 
 import json
+import re
 from pathlib import Path
 
 from amaranth.back import verilog
 from amaranth.hdl import Shape
 from amaranth.lib import wiring
 
+from golden.errors import UsageValueError, check_choice, check_int
 from hdl.arith import arithmetic_for
 from hdl.array import SystolicArray
-from hdl.array.pe import ProcessingElement
+from hdl.array.pe import ProcessingElement, pe_signature
 
 GENERATOR_VERSION = "0.1.0"
+#: Top-level designs :func:`generate` writes: the bare array or the array with its
+#: accumulator SRAM (:class:`~hdl.array.gemm.SystolicGemm`).
+TOPS = ("array", "gemm")
+#: Module names of the simulator and synthesis builds (one configuration per build folder).
 ARRAY_TOP = "systolic_array"
 PE_TOP = "systolix_pe"
 GEMM_TOP = "systolix_gemm"
+#: Accumulator SRAM rows of a GEMM top, as :class:`~hdl.array.accumulator.FoldAccumulator`
+#: allows them.
+MAX_ACC_ROWS = 65536
+
+#: Verilator ``-Wall`` waivers of the generated Verilog, written into the ``.core`` file's lint
+#: target (README, "Lint"; the same set as ``tb.verilator.LINT_WALL_WAIVERS``).
+LINT_WALL_WAIVERS = (
+    "-Wno-WIDTHEXPAND",
+    "-Wno-WIDTHTRUNC",
+    "-Wno-CASEINCOMPLETE",
+    "-Wno-DECLFILENAME",
+    "-Wno-PROCASSINIT",
+    "-Wno-UNUSEDSIGNAL",
+)
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_MODULE = re.compile(r"^module\s+(\S+?)\s*\(([^)]*)\)", re.M)
 
 
-def array_verilog(config, name=ARRAY_TOP, *, top=None):
-    """Verilog text of the :class:`~hdl.array.SystolicArray` for ``config``."""
-    top = SystolicArray(config) if top is None else top
-    return verilog.convert(top, name=name, emit_src=False)
+def default_name(config, top="array"):
+    """Default top module name and module prefix: ``systolix_<config id>``, plus ``_gemm`` for
+    the GEMM top (``systolix_r8c8_int8``, ``systolix_r8c8_e4m3_gemm``)."""
+    name = "systolix_" + config.id.replace("-", "_")
+    return name if top == "array" else f"{name}_{top}"
+
+
+def check_name(name):
+    """``name`` if it is a plain Verilog identifier, else a
+    :class:`~golden.errors.UsageValueError` naming ``name``."""
+    if not isinstance(name, str) or not _IDENTIFIER.fullmatch(name):
+        raise UsageValueError(
+            "name must be a Verilog identifier (a letter or _, then letters, digits or _), "
+            f"got {name!r}",
+            parameter="name",
+        )
+    return name
+
+
+def check_top(top, acc_rows):
+    """Check a top level and its accumulator depth; return ``acc_rows`` as an ``int`` (or
+    ``None`` for the array).
+
+    Raises
+    ------
+    golden.errors.UsageError
+        If ``top`` is not one of :data:`TOPS`, ``acc_rows`` is missing for ``gemm``, given for
+        ``array``, or outside 1 to :data:`MAX_ACC_ROWS`.
+    """
+    check_choice("top", top, TOPS)
+    if top == "array":
+        if acc_rows is not None:
+            raise UsageValueError(
+                f"acc_rows applies to the gemm top only, got {acc_rows!r} for the array top",
+                parameter="acc_rows",
+            )
+        return None
+    if acc_rows is None:
+        raise UsageValueError(
+            "acc_rows is required for the gemm top (accumulator SRAM rows, the largest M of "
+            f"a fold, 1 to {MAX_ACC_ROWS})",
+            parameter="acc_rows",
+        )
+    return check_int("acc_rows", acc_rows, 1, MAX_ACC_ROWS)
+
+
+def module_names(verilog_text):
+    """Names of the modules defined in ``verilog_text``, in order."""
+    return [match.group(1) for match in _MODULE.finditer(verilog_text)]
+
+
+def _module_ports(verilog_text, module):
+    for match in _MODULE.finditer(verilog_text):
+        if match.group(1) == module:
+            return {p.strip() for p in match.group(2).split(",") if p.strip()}
+    raise ValueError(f"module {module!r} not found in the generated Verilog")
+
+
+def _plain_module_names(verilog_text, top):
+    """Amaranth names a submodule by its hierarchy, ``\\top.array.result_fifo``, an escaped
+    identifier; rename each to ``top_array_result_fifo`` so that every module name is a plain
+    identifier that starts with the top's name."""
+    pattern = re.compile(r"\\" + re.escape(top) + r"\.(\S+)")
+    text = pattern.sub(lambda m: f"{top}_{m.group(1).replace('.', '_')}", verilog_text)
+    for name in module_names(text):
+        if not _IDENTIFIER.fullmatch(name):
+            raise RuntimeError(f"generated module name {name!r} is not a plain identifier")
+    return text
+
+
+def _convert(component, name):
+    """Verilog of ``component`` as module ``name``, submodules renamed, no ``src`` or
+    Amaranth-internal attributes (one ``top`` attribute per file would clash between files)."""
+    text = verilog.convert(component, name=name, emit_src=False, strip_internal_attrs=True)
+    return _plain_module_names(text, name)
+
+
+def _without_banner(verilog_text):
+    """The text without Amaranth's leading ``/* Generated by … */`` line."""
+    first, _, rest = verilog_text.partition("\n")
+    return rest.lstrip("\n") if first.startswith("/* Generated by") else verilog_text
+
+
+def pe_verilog(config, name=PE_TOP):
+    """Verilog text of one :class:`~hdl.array.pe.ProcessingElement` of ``config``, as module
+    ``name`` (its MAC is ``<name>_mac``)."""
+    return _convert(ProcessingElement(arith=arithmetic_for(config)), name)
+
+
+def _top_component(config, top, pe_module, acc_rows):
+    acc_rows = check_top(top, acc_rows)
+    if top == "array":
+        return SystolicArray(config, pe_module=pe_module)
+    from hdl.array.gemm import SystolicGemm
+
+    return SystolicGemm(config, acc_rows=acc_rows, pe_module=pe_module)
+
+
+def design_verilog(config, *, top="array", name, acc_rows=None):
+    """The component and Verilog text of a top-level design with one shared PE module.
+
+    Parameters
+    ----------
+    config : ArrayConfig
+    top : str
+        One of :data:`TOPS`.
+    name : str
+        Top module name; every other module is ``<name>_…``.
+    acc_rows : int or None
+        Accumulator SRAM rows, 1 to :data:`MAX_ACC_ROWS`; ``gemm`` only.
+
+    Returns
+    -------
+    (component, str)
+        The top component (for its ports and ``latency``) and the Verilog: the top and its
+        submodules, then the PE module ``<name>_pe`` and its MAC.
+
+    Raises
+    ------
+    golden.errors.UsageError
+        On a bad ``top``, ``name`` or ``acc_rows`` (:func:`check_top`, :func:`check_name`).
+    RuntimeError
+        If two modules would share a name or the PE module's ports differ from the ports the
+        array connects (a generator bug, not a user error).
+    """
+    check_name(name)
+    pe_name = f"{name}_pe"
+    component = _top_component(config, top, pe_name, acc_rows)
+    top_text = _convert(component, name)
+    pe_text = pe_verilog(config, pe_name)
+    # The array connects the flattened PE signature (hdl.array.array.pe_instance); the PE
+    # module must have exactly those ports, or the instances would be left unconnected.
+    members = pe_signature(arithmetic_for(config)).members.flatten()
+    expected = {"clk", "rst"} | {"__".join(map(str, path)) for path, _member in members}
+    actual = _module_ports(pe_text, pe_name)
+    if actual != expected:
+        raise RuntimeError(f"PE module ports {sorted(actual)} differ from {sorted(expected)}")
+    text = top_text.rstrip("\n") + "\n\n" + _without_banner(pe_text)
+    names = module_names(text)
+    clashes = sorted({n for n in names if names.count(n) > 1})
+    if clashes:
+        raise RuntimeError(f"module names defined twice: {', '.join(clashes)}")
+    return component, text
+
+
+def array_verilog(config, name=ARRAY_TOP):
+    """Verilog text of the :class:`~hdl.array.SystolicArray` for ``config``: module ``name``
+    with one PE module instantiated ``rows × cols`` times (see :func:`design_verilog`)."""
+    return design_verilog(config, top="array", name=name)[1]
 
 
 def gemm_verilog(config, *, acc_rows, name=GEMM_TOP):
     """Verilog text of :class:`~hdl.array.gemm.SystolicGemm` (array + accumulator SRAM)."""
-    from hdl.array.gemm import SystolicGemm
-
-    return verilog.convert(SystolicGemm(config, acc_rows=acc_rows), name=name, emit_src=False)
-
-
-def pe_verilog(config, name=PE_TOP):
-    """Verilog text of one :class:`~hdl.array.pe.ProcessingElement` of ``config``."""
-    top = ProcessingElement(arith=arithmetic_for(config))
-    return verilog.convert(top, name=name, emit_src=False)
+    return design_verilog(config, top="gemm", name=name, acc_rows=acc_rows)[1]
 
 
 def port_list(component):
@@ -46,26 +213,99 @@ def port_list(component):
     return ports
 
 
-def generate(config, out_dir):
-    """Write ``<name>.v``, ``manifest.json`` and ``filelist.f`` for ``config`` into ``out_dir``.
+def core_vlnv(name):
+    """FuseSoC VLNV of a generated design: ``systolix:gen:<name>:<generator version>``."""
+    return f"systolix:gen:{name}:{GENERATOR_VERSION}"
 
-    Returns the path of the Verilog file.
+
+def fusesoc_core(name, verilog_file, description):
+    """Text of a FuseSoC CAPI2 ``.core`` file for one generated Verilog file.
+
+    Targets: ``default`` (the fileset and ``toplevel``, for any flow that uses this core) and
+    ``lint`` (``verilator --lint-only -Wall`` with :data:`LINT_WALL_WAIVERS`).
     """
+
+    def q(text):  # a JSON string is a YAML double-quoted scalar
+        return json.dumps(text)
+
+    waivers = ", ".join(q(w) for w in ("-Wall", *LINT_WALL_WAIVERS))
+    return (
+        "CAPI=2:\n"
+        f"name: {q(core_vlnv(name))}\n"
+        f"description: {q(description)}\n"
+        "\n"
+        "filesets:\n"
+        "  rtl:\n"
+        "    file_type: verilogSource\n"
+        "    files:\n"
+        f"      - {q(verilog_file)}\n"
+        "\n"
+        "targets:\n"
+        "  default:\n"
+        "    filesets: [rtl]\n"
+        f"    toplevel: {q(name)}\n"
+        "  lint:\n"
+        "    default_tool: verilator\n"
+        "    filesets: [rtl]\n"
+        f"    toplevel: {q(name)}\n"
+        "    tools:\n"
+        "      verilator:\n"
+        "        mode: lint-only\n"
+        f"        verilator_options: [{waivers}]\n"
+    )
+
+
+def generate(config, out_dir, *, top="array", name=None, acc_rows=None):
+    """Write a top-level design of ``config`` and the files a project needs to use it.
+
+    Files in ``out_dir`` (created if missing): ``<name>.v`` (the top, its submodules and one
+    PE module, Verilog-2001), ``manifest.json`` (generator version, configuration, top,
+    module names, ports with direction and width, latency), ``filelist.f`` and ``<name>.core``
+    (FuseSoC CAPI2, VLNV :func:`core_vlnv`).
+
+    Parameters
+    ----------
+    config : ArrayConfig
+    out_dir : path
+    top : str
+        ``array`` (:class:`~hdl.array.SystolicArray`) or ``gemm``
+        (:class:`~hdl.array.gemm.SystolicGemm`).
+    name : str or None
+        Top module name and prefix of every module in the file; ``None`` gives
+        :func:`default_name`.
+    acc_rows : int or None
+        Accumulator SRAM rows (largest M per fold), 1 to :data:`MAX_ACC_ROWS`: required for
+        ``gemm``, not allowed for ``array``.
+
+    Returns
+    -------
+    Path
+        The Verilog file.
+    """
+    acc_rows = check_top(top, acc_rows)
+    name = default_name(config, top) if name is None else check_name(name)
+    component, text = design_verilog(config, top=top, name=name, acc_rows=acc_rows)
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    verilog_path = out / f"{ARRAY_TOP}.v"
-    top = SystolicArray(config)
-    ports = port_list(top)
-    verilog_path.write_text(array_verilog(config, top=top))
+    verilog_path = out / f"{name}.v"
+    verilog_path.write_text(text)
+    core_path = out / f"{name}.core"
+    description = f"systolix {config.id} {top} top, generated by systolix {GENERATOR_VERSION}"
+    core_path.write_text(fusesoc_core(name, verilog_path.name, description))
     manifest = {
         "generator": "systolix",
         "generator_version": GENERATOR_VERSION,
-        "top": ARRAY_TOP,
+        "top_kind": top,
+        "top": name,
         "config": config.to_dict(),
         "config_id": config.id,
-        "latency": top.latency,
-        "ports": [{"name": n, "direction": d, "width": w} for n, d, w in ports],
+        "acc_rows": acc_rows,
+        "latency": component.latency,
+        "modules": module_names(text),
+        "ports": [{"name": n, "direction": d, "width": w} for n, d, w in port_list(component)],
         "files": [verilog_path.name],
+        "core": {"file": core_path.name, "vlnv": core_vlnv(name)},
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     (out / "filelist.f").write_text(f"{verilog_path.name}\n")

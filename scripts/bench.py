@@ -22,6 +22,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from golden.errors import UsageValueError
 from golden.perf import GemmShape, tier_cycles, utilization
 from hdl.config import MAC_KINDS, ArrayConfig
 from hdl.cycles import cycles_for
@@ -71,9 +72,12 @@ class BenchOptions:
 
         check_flow(self.target, self.device, self.clock_mhz)
         if not isinstance(self.pnr_budget, int) or self.pnr_budget < 0:
-            raise ValueError(f"pnr_budget must be a non-negative integer, got {self.pnr_budget!r}")
+            raise UsageValueError(
+                f"pnr_budget must be a non-negative integer, got {self.pnr_budget!r}",
+                parameter="pnr_budget",
+            )
         if not self.shapes:
-            raise ValueError("shapes must name at least one GEMM shape")
+            raise UsageValueError("shapes must name at least one GEMM shape", parameter="shapes")
         for name, mkn in self.shapes.items():
             GemmShape(*mkn)  # positive integers, or a ValueError naming the bad one
             self.shapes[name] = tuple(int(v) for v in mkn)
@@ -121,8 +125,9 @@ def parse_sizes(text):
         try:
             rows, cols = (int(v) for v in item.lower().split("x"))
         except ValueError:
-            raise ValueError(
-                f"sizes must be ROWSxCOLS items separated by commas, got {item!r}"
+            raise UsageValueError(
+                f"sizes must be ROWSxCOLS items separated by commas, got {item!r}",
+                parameter="sizes",
             ) from None
         sizes.append((rows, cols))
     return sizes
@@ -316,7 +321,7 @@ def run_sweep(
         Recompute points whose cached records are still valid.
     """
     if not configs:
-        raise ValueError("the sweep has no configurations")
+        raise UsageValueError("the sweep has no configurations")
     out = Path(out_dir).resolve()
     digest = source_digest()
     # Largest first, so the long place-and-route runs start early and small ones fill in.

@@ -1,25 +1,84 @@
 """``systolix``: generate, lint, simulate and synthesize weight-stationary systolic arrays."""
 
 import argparse
+import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from golden import tier_cycles
+from golden.errors import UsageError, UsageValueError, check_choice, check_int
 from golden.fp8 import fp8_to_float
 from golden.perf import utilization
 from hdl.config import MAC_KINDS, MULTIPLIERS, ArrayConfig
 from hdl.cycles import cycles_for
 
-
-class UsageError(Exception):
-    """Bad input at the command line: one line on stderr, exit status 2."""
+#: Command-line spelling of each :class:`~hdl.config.ArrayConfig` parameter.
+CONFIG_OPTIONS = {
+    "rows": "--rows",
+    "cols": "--cols",
+    "mac": "--mac",
+    "max_k": "--max-k",
+    "acc_width": "--acc-width",
+    "multiplier": "--multiplier",
+    "mac_pipeline": "--mac-pipeline",
+}
+#: Largest ``bench --jobs``.
+MAX_JOBS = 256
 
 
 class _Parser(argparse.ArgumentParser):
+    """argparse whose complaints are raised as usage errors, so that :func:`main` reports them
+    like every other bad input."""
+
     def error(self, message):
-        raise UsageError(message)
+        raise UsageValueError(message)
+
+
+@contextmanager
+def _options(**spelling):
+    """Reword a usage error about one of the parameters named in ``spelling`` with its option:
+    ``rows must be between 1 and 128, got 0`` becomes ``--rows must be between …``."""
+    try:
+        yield
+    except UsageError as exc:
+        option = spelling.get(exc.parameter)
+        if option is None:
+            raise
+        message = str(exc)
+        if message.startswith(exc.parameter):
+            message = option + message[len(exc.parameter) :]
+        else:
+            message = f"{option}: {message}"
+        raise type(exc)(message, parameter=option) from None
+
+
+def _out_dir(path, option="--out"):
+    """Create the output folder ``path`` now, before any work, and return it as a ``Path``.
+
+    An empty path (which would mean the current folder), an existing file, a path under a file
+    and a folder that cannot be created or written are usage errors naming ``option``.
+    """
+    text = os.fspath(path)
+    if not text.strip():
+        raise UsageValueError(f"{option} must name a folder, got {text!r}", parameter=option)
+    out = Path(text)
+    refused = f"{option} must be a folder systolix can create and write, got {text!r}"
+    for place in (out, *out.parents):
+        if place.exists():
+            if not place.is_dir():
+                what = "it is" if place == out else f"{os.fspath(place)!r} is"
+                raise UsageValueError(f"{refused}: {what} a file", parameter=option)
+            break
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageValueError(f"{refused}: {exc.strerror}", parameter=option) from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise UsageValueError(f"{refused}: it is not writable", parameter=option)
+    return out
 
 
 def _add_config_args(parser, *, rows=8, cols=8, mac_help=None):
@@ -45,50 +104,107 @@ def _add_config_args(parser, *, rows=8, cols=8, mac_help=None):
     )
 
 
-def _config(args):
-    return ArrayConfig(
-        rows=args.rows,
-        cols=args.cols,
-        mac=args.mac,
-        max_k=args.max_k,
-        acc_width=args.acc_width,
-        multiplier=args.multiplier,
-        mac_pipeline=args.mac_pipeline,
+def _config(args, mac=None):
+    """The configuration the options ask for (``mac`` overrides ``--mac``); a bad value is a
+    usage error naming its option."""
+    with _options(**CONFIG_OPTIONS):
+        return ArrayConfig(
+            rows=args.rows,
+            cols=args.cols,
+            mac=args.mac if mac is None else mac,
+            max_k=args.max_k,
+            acc_width=args.acc_width,
+            multiplier=args.multiplier,
+            mac_pipeline=args.mac_pipeline,
+        )
+
+
+def _check_gemm_options(args, cfg):
+    """The ``--m``, ``--k``, ``--n`` and ``--seed`` options of a simulated GEMM, checked
+    before any operand is allocated (:func:`tb.runtime.check_gemm_shape`)."""
+    from tb.runtime import MAX_SEED, check_gemm_shape
+
+    names = {"m": "--m", "k": "--k", "n": "--n", "max_k": "--max-k"}
+    check_gemm_shape(cfg, args.m, args.k, args.n, names=names)
+    check_int("--seed", args.seed, 0, MAX_SEED)
+
+
+def _add_top_args(parser):
+    """``--top``, ``--acc-rows`` and ``--name`` of ``generate`` and ``lint``."""
+    parser.add_argument(
+        "--top",
+        default="array",
+        help="top level: array (the bare array) or gemm (array + accumulator SRAM)",
     )
+    parser.add_argument(
+        "--acc-rows",
+        type=int,
+        default=None,
+        help="accumulator SRAM rows, the largest M per fold (1-65536; --top gemm only)",
+    )
+    parser.add_argument(
+        "--name",
+        default=None,
+        help="top module name and prefix of every module (default systolix_<config id>)",
+    )
+
+
+#: Command-line spelling of :func:`hdl.generate.generate`'s parameters.
+GENERATE_OPTIONS = {"top": "--top", "acc_rows": "--acc-rows", "name": "--name"}
+
+
+def _check_generate_options(args):
+    """``--top``, ``--acc-rows`` and ``--name``, checked before the output folder is made."""
+    from hdl.generate import check_name, check_top
+
+    with _options(**GENERATE_OPTIONS):
+        check_top(args.top, args.acc_rows)
+        if args.name is not None:
+            check_name(args.name)
+
+
+def _generate(args, cfg, out):
+    """Generate the ``--top`` design of ``cfg`` into ``out``; the path of the Verilog, whose
+    stem is the top module's name."""
+    from hdl.generate import generate
+
+    with _options(**GENERATE_OPTIONS):
+        return generate(cfg, out, top=args.top, name=args.name, acc_rows=args.acc_rows)
 
 
 def cmd_generate(args):
-    from hdl.generate import generate
-
     cfg = _config(args)
-    path = generate(cfg, args.out)
-    print(
-        f"{cfg.id}: wrote {path}, {Path(args.out) / 'manifest.json'}, "
-        f"{Path(args.out) / 'filelist.f'}"
-    )
+    _check_generate_options(args)
+    out = _out_dir(args.out)
+    path = _generate(args, cfg, out)
+    files = ", ".join(str(out / f) for f in ("manifest.json", "filelist.f", f"{path.stem}.core"))
+    print(f"{cfg.id}: wrote {path}, {files}")
     return 0
 
 
 def cmd_lint(args):
-    from hdl.generate import ARRAY_TOP, generate
     from scripts.lint import lint_verilog
 
     cfg = _config(args)
-    out = Path(args.out or f"build/lint/{cfg.id}")
-    path = generate(cfg, out)
-    ok, output = lint_verilog(path, ARRAY_TOP)
-    print(output or f"{cfg.id}: verilator -Wall lint clean")
+    _check_generate_options(args)
+    out = _out_dir(f"build/lint/{cfg.id}-{args.top}" if args.out is None else args.out)
+    path = _generate(args, cfg, out)
+    ok, output = lint_verilog(path, path.stem)
+    print(output or f"{cfg.id}: {path.stem} verilator -Wall lint clean")
     return 0 if ok else 1
 
 
-def run_and_report(cfg, m, k, n, seed, act_unsigned=False):
-    """Run one random GEMM in Verilator, print the check and the cycle figures; return ok."""
+def run_and_report(cfg, m, k, n, seed, act_unsigned=False, waves=None):
+    """Run one random GEMM in Verilator, print the check and the cycle figures; return ok.
+
+    ``waves`` (``"vcd"`` or ``"fst"``) runs the traced simulator and prints the waveform's path.
+    """
     from tb.numerics import numerics_for
     from tb.runtime import random_operands, run_gemm
 
     rng = np.random.default_rng(seed)
     a, b = random_operands(cfg, rng, m, k, n, act_unsigned=act_unsigned)
-    run = run_gemm(cfg, a, b, act_unsigned=act_unsigned, seed=seed)
+    run = run_gemm(cfg, a, b, act_unsigned=act_unsigned, seed=seed, waves=waves)
     numerics = numerics_for(cfg)
     want = numerics.expected(a, b, act_unsigned)
     ok = bool(np.array_equal(numerics.comparable(run.c), numerics.comparable(want)))
@@ -111,29 +227,28 @@ def run_and_report(cfg, m, k, n, seed, act_unsigned=False):
         exact = fp8_to_float(a, fa) @ fp8_to_float(b, fb)
         scale = np.maximum(np.abs(exact), np.finfo(np.float32).tiny)
         print(f"  max relative error vs float64: {np.max(np.abs(run.c - exact) / scale):.2e}")
+    if run.waves is not None:
+        print(f"  waveform {run.waves}")
     return ok and run.cycles == model
 
 
 def cmd_run_gemm(args):
     cfg = _config(args)
-    for name in ("m", "k", "n"):
-        if getattr(args, name) < 1:
-            raise ValueError(f"--{name} must be at least 1, got {getattr(args, name)}")
-    if args.k > cfg.max_k:
-        raise ValueError(f"--k must be at most --max-k={cfg.max_k}, got {args.k}")
-    ok = run_and_report(cfg, args.m, args.k, args.n, args.seed, args.act_unsigned)
+    _check_gemm_options(args, cfg)
+    ok = run_and_report(cfg, args.m, args.k, args.n, args.seed, args.act_unsigned, args.waves)
     return 0 if ok else 1
 
 
 def cmd_synth(args):
-    from scripts.synth import compare_pes, synthesize, write_reports
+    from scripts.synth import TARGETS, compare_pes, synthesize, write_reports
 
-    macs = [mac.strip() for mac in args.mac.split(",")]
+    # Every configuration of the list is checked before the first one is synthesized.
+    configs = [_config(args, mac=mac.strip()) for mac in args.mac.split(",")]
+    check_choice("--target", args.target, TARGETS)
+    root = _out_dir("build/synth" if args.out is None else args.out)
     reports = []
-    for mac in macs:
-        args.mac = mac
-        cfg = _config(args)
-        out = Path(args.out or "build/synth") / f"{cfg.id}-{args.target}"
+    for cfg in configs:
+        out = root / f"{cfg.id}-{args.target}"
         report = synthesize(cfg, args.target, out)
         print(write_reports(report, out).read_text())
         reports.append(report)
@@ -143,10 +258,13 @@ def cmd_synth(args):
 
 
 def cmd_pnr(args):
-    from scripts.pnr import place_and_route
+    from scripts.pnr import check_flow, place_and_route
 
     cfg = _config(args)
-    out = Path(args.out or "build/pnr") / f"{cfg.id}-{args.target}-{args.device}"
+    with _options(target="--target", device="--device", clock_mhz="--clock-mhz"):
+        check_flow(args.target, args.device, args.clock_mhz)
+    root = _out_dir("build/pnr" if args.out is None else args.out)
+    out = root / f"{cfg.id}-{args.target}-{args.device}"
     r = place_and_route(cfg, args.target, args.device, out, clock_mhz=args.clock_mhz)
     verdict = "met" if r["timing_met"] else "NOT met"
     print(
@@ -162,6 +280,60 @@ def cmd_pnr(args):
     return 0
 
 
+def _sweep_lists(args, parse_sizes):
+    """The sizes, MAC kinds, multipliers and MAC pipeline depths of ``bench``'s options (``None``
+    where an option is absent), each item checked on its own by :class:`ArrayConfig` so that
+    the error names the option and the item."""
+    sizes = macs = multipliers = pipelines = None
+    if args.sizes is not None:
+        with _options(sizes="--sizes"):
+            sizes = parse_sizes(args.sizes)
+        for rows, cols in sizes:
+            try:
+                ArrayConfig(rows=rows, cols=cols)
+            except UsageError as exc:
+                raise UsageValueError(f"--sizes {rows}x{cols}: {exc}") from None
+    if args.macs is not None:
+        macs = [mac.strip() for mac in args.macs.split(",")]
+        with _options(mac="--macs"):
+            for mac in macs:
+                ArrayConfig(mac=mac)
+    if args.multipliers is not None:
+        multipliers = [item.strip() for item in args.multipliers.split(",")]
+        with _options(multiplier="--multipliers"):
+            for multiplier in multipliers:
+                ArrayConfig(multiplier=multiplier)
+    if args.mac_pipelines is not None:
+        pipelines = []
+        for item in args.mac_pipelines.split(","):
+            try:
+                pipelines.append(int(item))
+            except ValueError:
+                raise UsageValueError(
+                    f"--mac-pipelines must be integers separated by commas, got {item!r}"
+                ) from None
+        with _options(mac_pipeline="--mac-pipelines"):
+            for depth in pipelines:
+                ArrayConfig(mac_pipeline=depth)
+    return sizes, macs, multipliers, pipelines
+
+
+def _check_dask_address(address):
+    """A usage error unless Dask can parse ``address`` as a scheduler address."""
+    from distributed.comm.addressing import parse_address, parse_host_port
+    from distributed.comm.registry import get_backend
+
+    try:
+        scheme, location = parse_address(address)
+        get_backend(scheme)
+        parse_host_port(location)
+    except ValueError as exc:
+        raise UsageValueError(
+            f"--dask-scheduler must be a scheduler address such as tcp://host:8786, "
+            f"got {address!r} ({exc})"
+        ) from None
+
+
 def cmd_bench(args):
     from scripts.bench import (
         BenchOptions,
@@ -173,37 +345,37 @@ def cmd_bench(args):
         write_report,
     )
 
-    options = BenchOptions(
-        target=args.target,
-        device=args.device,
-        clock_mhz=args.clock_mhz,
-        pnr=not args.no_pnr,
-        rtl=not args.no_rtl,
-        pnr_budget=args.pnr_budget,
-    )
-    custom = (args.sizes, args.macs, args.multipliers, args.mac_pipelines)
-    if any(custom):
-        configs = sweep_configs(
-            parse_sizes(args.sizes) if args.sizes else None,
-            args.macs.split(",") if args.macs else None,
-            args.multipliers.split(",") if args.multipliers else None,
-            [int(p) for p in args.mac_pipelines.split(",")] if args.mac_pipelines else None,
+    flow = {"target": "--target", "device": "--device", "clock_mhz": "--clock-mhz"}
+    with _options(**flow, pnr_budget="--pnr-budget"):
+        options = BenchOptions(
+            target=args.target,
+            device=args.device,
+            clock_mhz=args.clock_mhz,
+            pnr=not args.no_pnr,
+            rtl=not args.no_rtl,
+            pnr_budget=args.pnr_budget,
         )
+    custom = (args.sizes, args.macs, args.multipliers, args.mac_pipelines)
+    if any(option is not None for option in custom):
+        configs = sweep_configs(*_sweep_lists(args, parse_sizes))
     else:
         configs = default_configs()
-    if args.jobs is not None and args.jobs < 1:
-        raise ValueError(f"--jobs must be at least 1, got {args.jobs}")
+    if args.jobs is not None:
+        check_int("--jobs", args.jobs, 1, MAX_JOBS)
+    if args.dask_scheduler is not None:
+        _check_dask_address(args.dask_scheduler)
+    out = _out_dir(args.out)
     records = run_sweep(
         configs,
         options,
-        args.out,
+        out,
         jobs=args.jobs,
         dask_scheduler=args.dask_scheduler,
         fresh=args.fresh,
         progress=not args.quiet,
     )
     command = "systolix bench " + " ".join(args.argv) if args.argv else "systolix bench"
-    for path in write_report(build_report(records, options, command.strip()), args.out):
+    for path in write_report(build_report(records, options, command.strip()), out):
         print(f"wrote {path}")
     return 0
 
@@ -213,6 +385,7 @@ def cmd_demo(args):
     from scripts.synth import synthesize, write_reports
 
     cfg = _config(args)
+    _check_gemm_options(args, cfg)
     out = Path("build/demo")
     path = generate(cfg, out / "verilog")
     print(f"generated {path}")
@@ -228,14 +401,18 @@ def build_parser():
     parser = _Parser(prog="systolix", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    p = sub.add_parser("generate", help="write Verilog, manifest.json and filelist.f")
+    p = sub.add_parser(
+        "generate", help="write Verilog, manifest.json, filelist.f and a FuseSoC .core"
+    )
     _add_config_args(p)
+    _add_top_args(p)
     p.add_argument("--out", required=True, help="output directory")
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("lint", help="generate and lint with verilator -Wall")
     _add_config_args(p)
-    p.add_argument("--out", default=None, help="output directory (default build/lint/<id>)")
+    _add_top_args(p)
+    p.add_argument("--out", default=None, help="output directory (default build/lint/<id>-<top>)")
     p.set_defaults(func=cmd_lint)
 
     p = sub.add_parser("run-gemm", help="run one random GEMM in Verilator against the golden model")
@@ -244,6 +421,14 @@ def build_parser():
         p.add_argument(f"--{name}", type=int, required=True)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--act-unsigned", action="store_true", help="uint8 activations")
+    p.add_argument(
+        "--waves",
+        nargs="?",
+        const="vcd",
+        default=None,
+        choices=("vcd", "fst"),
+        help="write a waveform of the run under build/ (vcd, the default; fst needs liblz4)",
+    )
     p.set_defaults(func=cmd_run_gemm)
 
     p = sub.add_parser("synth", help="yosys synthesis: cells, LUT, FF, DSP, BRAM per PE and total")
@@ -278,7 +463,9 @@ def build_parser():
         default=40_000,
         help="largest estimated logic-cell count synthesized whole and placed (40000; 0: any)",
     )
-    p.add_argument("--jobs", type=int, default=None, help="local worker processes (all cores)")
+    p.add_argument(
+        "--jobs", type=int, default=None, help=f"local worker processes, 1 to {MAX_JOBS} (all)"
+    )
     p.add_argument("--dask-scheduler", default=None, help="run on a Dask cluster at ADDRESS")
     p.add_argument("--fresh", action="store_true", help="ignore cached per-config results")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -296,14 +483,21 @@ def build_parser():
 
 
 def main(argv=None):
+    """Run the ``systolix`` command; return its exit status.
+
+    Bad input (a :class:`golden.errors.UsageError`, from argparse or any layer below) prints
+    one line naming the option and exits with 2. A failed flow tool or simulation, or a file
+    system that refuses a write (disk full, a folder removed mid-run), prints ``failed`` and
+    exits with 1. Any other exception is a fault in systolix and keeps its traceback.
+    """
     try:
         args = build_parser().parse_args(argv)
         args.argv = list(sys.argv[1:] if argv is None else argv)[1:]
         return args.func(args)
-    except (UsageError, ValueError, TypeError) as exc:
+    except UsageError as exc:
         print(f"systolix: error: {exc}", file=sys.stderr)
         return 2
-    except RuntimeError as exc:  # a flow tool or a simulation failed: its log tail says why
+    except (RuntimeError, OSError) as exc:  # a tool's error quotes its log tail
         print(f"systolix: failed: {exc}", file=sys.stderr)
         return 1
 

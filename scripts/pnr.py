@@ -1,11 +1,13 @@
 """Place and route (nextpnr-ecp5 / nextpnr-ice40) of a configuration in a pin-light harness."""
 
 import json
+import numbers
 import time
 from pathlib import Path
 
 from amaranth.back import verilog
 
+from golden.errors import UsageValueError, check_choice
 from hdl.verify.qor_harness import QorHarness
 from scripts.synth import classify, synth_commands
 from scripts.tools import run_tool, tool_version
@@ -41,22 +43,25 @@ NO_DSP = {("ice40", "hx8k")}
 
 
 def check_flow(target, device, clock_mhz):
-    """A ValueError naming the parameter unless ``target``, ``device`` and ``clock_mhz`` are
-    ones place and route accepts."""
-    if target not in DEVICES:
-        raise ValueError(f"target must be one of {', '.join(DEVICES)}, got {target!r}")
+    """A :class:`~golden.errors.UsageValueError` naming the parameter unless ``target``,
+    ``device`` and ``clock_mhz`` are ones place and route accepts."""
+    check_choice("target", target, tuple(DEVICES))
     if device not in DEVICES[target]:
-        raise ValueError(
-            f"device must be one of {', '.join(DEVICES[target])} for {target}, got {device!r}"
+        raise UsageValueError(
+            f"device must be one of {', '.join(DEVICES[target])} for {target}, got {device!r}",
+            parameter="device",
         )
-    if not 1 <= clock_mhz <= 1000:
-        raise ValueError(f"clock_mhz must be between 1 and 1000, got {clock_mhz}")
+    number = isinstance(clock_mhz, numbers.Real) and not isinstance(clock_mhz, bool)
+    if not number or not 1 <= clock_mhz <= 1000:
+        raise UsageValueError(
+            f"clock_mhz must be between 1 and 1000, got {clock_mhz!r}", parameter="clock_mhz"
+        )
 
 
 def _check(config, target, device, clock_mhz):
     check_flow(target, device, clock_mhz)
     if (target, device) in NO_DSP and config.multiplier == "dsp":
-        raise ValueError(
+        raise UsageValueError(
             f"device {target}-{device} has no DSP blocks: use multiplier=lut (--multiplier lut)"
         )
 
@@ -198,7 +203,7 @@ def place_and_route(config, target, device, out_dir, *, clock_mhz=100):
     counts = synthesize_harness(config, target, work)
     misfit = check_fit(counts, target, device)
     if misfit:
-        raise ValueError(f"{config.id} {misfit}")
+        raise UsageValueError(f"{config.id} {misfit}")
     result = route(target, device, work, clock_mhz=clock_mhz)
     result.update(
         {

@@ -5,6 +5,7 @@ import time
 from fnmatch import fnmatchcase
 from pathlib import Path
 
+from golden.errors import check_choice
 from hdl.generate import ARRAY_TOP, PE_TOP, array_verilog, pe_verilog
 from scripts.tools import run_tool, tool_version
 
@@ -124,8 +125,7 @@ def _synthesize_top(verilog_text, top, target, config, work):
 
 def synthesize_pe(config, target, out_dir):
     """Synthesize one PE of ``config`` for ``target`` (see :func:`synthesize`'s ``pe``)."""
-    if target not in TARGETS:
-        raise ValueError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
+    check_choice("target", target, TARGETS)
     work = Path(out_dir)
     work.mkdir(parents=True, exist_ok=True)
     return _synthesize_top(pe_verilog(config), PE_TOP, target, config, work)
@@ -162,8 +162,7 @@ def synthesize(config, target, out_dir):
     scripts.tools.ToolError
         If yosys fails; the message quotes the end of its log.
     """
-    if target not in TARGETS:
-        raise ValueError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
+    check_choice("target", target, TARGETS)
     work = Path(out_dir)
     work.mkdir(parents=True, exist_ok=True)
     pe = _synthesize_top(pe_verilog(config), PE_TOP, target, config, work)

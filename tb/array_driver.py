@@ -1,8 +1,11 @@
-"""Stream drivers shared by the array testbenches: drive weights and activations cycle by
-cycle (with optional random stalls and resets), collect result rows, check against golden.
+"""The testbench class shared by the array tops: feeds weights and activations through
+:class:`~tb.drivers.StreamSource` drivers, takes results with a :class:`~tb.drivers.StreamSink`
+(watched by a :class:`~tb.drivers.StreamMonitor`), and checks every GEMM against golden.
 
 The runtime (``tb.runtime``) writes the jobs to a pickle named by ``SYSTOLIX_JOBS`` and the
-configuration to ``SYSTOLIX_CONFIG``; results go to ``SYSTOLIX_RESULTS``.
+configuration to ``SYSTOLIX_CONFIG``; results go to ``SYSTOLIX_RESULTS``: per job the output
+``c``, the measured ``cycles`` and the ``stats`` of every stream end (see
+:func:`job_stream_options` for the stimulus keys a job may carry).
 """
 
 import os
@@ -10,29 +13,64 @@ import pickle
 import random
 
 import cocotb
-import numpy as np
 from cocotb.clock import Clock
-from cocotb.triggers import ReadOnly, RisingEdge
+from cocotb.triggers import ClockCycles, RisingEdge, select
+from cocotb.utils import get_sim_steps
 
 from golden import split_folds
 from hdl.array.layouts import act_row_layout, result_row_layout, weight_row_layout
 from hdl.config import ArrayConfig
 from hdl.cycles import cycles_for
+from tb.drivers.pause import as_pattern
+from tb.drivers.stream import StreamMonitor, StreamSink, StreamSource
 from tb.numerics import numerics_for
 from tb.payload import PayloadCodec
 
+#: Clock period of the testbenches (the cycle counts do not depend on it).
+CLOCK_NS = 10
 
-def first_mismatch(got, want):
-    """``(row, col, got, want)`` of the first differing element, or ``None``."""
-    diff = np.argwhere(np.asarray(got) != np.asarray(want))
-    if diff.size == 0:
-        return None
-    i, j = (int(x) for x in diff[0])
-    return i, j, int(got[i, j]), int(want[i, j])
+#: The streams of the array tops, in the order the stats are reported.
+STREAMS = ("weights", "acts", "results")
+
+
+def job_stream_options(job):
+    """Pause patterns and sink mode of one job dict.
+
+    A job names its backpressure per stream either as a probability (``weight_stall``,
+    ``act_stall``, ``result_stall``: random pauses) or as a pattern (``weight_pause``,
+    ``act_pause``, ``result_pause``: a :class:`~tb.drivers.pause.PausePattern`, which wins);
+    ``ready_when_valid`` makes the result sink raise ``ready`` only while ``valid`` is high.
+
+    Returns
+    -------
+    (dict of stream name → PausePattern, bool)
+    """
+    patterns = {}
+    for stream, key in zip(STREAMS, ("weight", "act", "result"), strict=True):
+        pattern = job.get(f"{key}_pause")
+        patterns[stream] = as_pattern(pattern if pattern is not None else job[f"{key}_stall"])
+    return patterns, bool(job.get("ready_when_valid", False))
+
+
+def job_timeout(base_cycles, patterns):
+    """Cycles a job may take before the testbench declares it hung: four times the no-stall
+    count, stretched for the pause fractions, plus every one-off pause and a margin."""
+    fraction = max(p.fraction for p in patterns)
+    one_off = sum(p.one_off_cycles for p in patterns)
+    return (base_cycles + one_off) * (4 + int(20 * fraction / (1 - fraction))) + 1000
 
 
 class ArrayTB:
-    """Owns the clock, reset and stream drivers of one SystolicArray instance."""
+    """Owns the clock, reset, stream drivers and golden model of one SystolicArray instance.
+
+    Members
+    -------
+    weights, acts : StreamSource
+    results : StreamSink
+    result_monitor : StreamMonitor
+        Counts result beats and stalls independently of the sink and checks the array's side
+        of the transfer rules.
+    """
 
     top = "array"
 
@@ -40,96 +78,93 @@ class ArrayTB:
         self.dut = dut
         self.config = config
         self.rng = random.Random(seed)
-        self.weights = PayloadCodec(weight_row_layout(config), vector=None)
-        self.acts = PayloadCodec(act_row_layout(config))
-        self.results = PayloadCodec(result_row_layout(config))
+        self.weight_codec = PayloadCodec(weight_row_layout(config), vector=None)
+        self.act_codec = PayloadCodec(act_row_layout(config))
+        self.result_codec = PayloadCodec(result_row_layout(config))
         self.numerics = numerics_for(config)
-        cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+        self.clock_steps = get_sim_steps(CLOCK_NS, "ns")
+        cocotb.start_soon(Clock(dut.clk, CLOCK_NS, unit="ns").start())
+        self.weights = StreamSource(dut, "weights", dut.clk, reset=dut.rst)
+        self.acts = StreamSource(dut, "acts", dut.clk, reset=dut.rst)
+        self.results = StreamSink(dut, "results", dut.clk, reset=dut.rst)
+        self.result_monitor = StreamMonitor(dut, "results", dut.clk, reset=dut.rst, keep=False)
+
+    @property
+    def drivers(self):
+        """Stream ends by name, as reported in a job's ``stats``."""
+        return {
+            "weights": self.weights,
+            "acts": self.acts,
+            "results": self.results,
+            "result_monitor": self.result_monitor,
+        }
 
     async def reset(self, cycles=2):
-        dut = self.dut
-        dut.weights__valid.value = 0
-        dut.acts__valid.value = 0
-        dut.results__ready.value = 0
-        dut.rst.value = 1
+        """Drop every queued beat and hold ``rst`` high for ``cycles`` cycles."""
+        for driver in (self.weights, self.acts, self.results):
+            driver.clear()
+        self.dut.rst.value = 1
         for _ in range(cycles):
-            await RisingEdge(dut.clk)
-        dut.rst.value = 0
+            await RisingEdge(self.dut.clk)
+        self.dut.rst.value = 0
 
     def _beats(self, job):
-        cfg = self.config
         m = job["a"].shape[0]
-        folds = split_folds(job["a"], job["b"], cfg.rows, cfg.cols)
-        weight_beats = [self.weights.pack(row) for _, w, _ in folds for row in w]
+        folds = split_folds(job["a"], job["b"], self.config.rows, self.config.cols)
+        weight_beats = [self.weight_codec.pack(row) for _, w, _ in folds for row in w]
         act_beats = [
-            self.acts.pack(row, act_unsigned=job["act_unsigned"], last=i == m - 1)
+            self.act_codec.pack(row, act_unsigned=job["act_unsigned"], last=i == m - 1)
             for _, _, x in folds
             for i, row in enumerate(x)
         ]
         return folds, weight_beats, act_beats
 
     async def run_job(self, job):
-        """Drive one GEMM; return ``(result rows as ints, cycles)``, or ``None`` if reset."""
-        dut, rng = self.dut, self.rng
-        cfg = self.config
+        """Drive one GEMM; return ``(result rows as ints, cycles, folds)``, or ``None`` if the
+        job asked for a reset before it finished.
+
+        ``cycles`` runs from the cycle the first weight beat transfers to the cycle the last
+        result row transfers, inclusive (:func:`hdl.cycles.cycles_for`).
+        """
         m, k = job["a"].shape
         n = job["b"].shape[1]
         folds, weight_beats, act_beats = self._beats(job)
-        p_w, p_a, p_r = job["weight_stall"], job["act_stall"], job["result_stall"]
-        stalled = max(p_w, p_a, p_r)
-        timeout = (
-            cycles_for(cfg, (m, k, n), self.top) * (4 + int(20 * stalled / (1 - stalled))) + 1000
-        )
-        reset_after = job["reset_after"]
-
-        w_i = a_i = 0
-        w_valid = a_valid = False
-        rows = []
-        cycle = 0
-        first_fire = last_fire = None
         expected_rows = self.result_rows(job, folds)
-        while len(rows) < expected_rows:
-            if not w_valid and w_i < len(weight_beats) and rng.random() >= p_w:
-                w_valid = True
-                dut.weights__payload.value = weight_beats[w_i]
-            if not a_valid and a_i < len(act_beats) and rng.random() >= p_a:
-                a_valid = True
-                dut.acts__payload.value = act_beats[a_i]
-            r_ready = p_r == 0 or rng.random() >= p_r
-            dut.weights__valid.value = w_valid
-            dut.acts__valid.value = a_valid
-            dut.results__ready.value = r_ready
+        patterns, ready_when_valid = job_stream_options(job)
+        timeout = job_timeout(cycles_for(self.config, (m, k, n), self.top), patterns.values())
 
-            await ReadOnly()
-            w_fire = w_valid and bool(dut.weights__ready.value)
-            a_fire = a_valid and bool(dut.acts__ready.value)
-            r_fire = r_ready and bool(dut.results__valid.value)
-            if r_fire:
-                rows.append(dut.results__payload.value.to_unsigned())
-            await RisingEdge(dut.clk)
+        for name, driver in self.drivers.items():
+            driver.stats.clear()
+            if name in patterns:
+                driver.set_pause_generator(patterns[name].generator(self.rng))
+        self.results.ready_when_valid = ready_when_valid
+        for beat in weight_beats:
+            self.weights.send_nowait(beat)
+        for beat in act_beats:
+            self.acts.send_nowait(beat)
 
-            if w_fire:
-                w_i += 1
-                w_valid = False
-                if first_fire is None:
-                    first_fire = cycle
-            if a_fire:
-                a_i += 1
-                a_valid = False
-            if r_fire:
-                last_fire = cycle
-            cycle += 1
-            if reset_after is not None and cycle >= reset_after:
+        reset_after = job["reset_after"]
+        limit = timeout if reset_after is None else min(reset_after, timeout)
+        winner, _ = await select(
+            self.results.wait_for(expected_rows), ClockCycles(self.dut.clk, limit)
+        )
+        if winner != 0:
+            if reset_after is not None:
                 await self.reset()
                 return None
-            if cycle > timeout:
-                raise AssertionError(
-                    f"timeout after {cycle} cycles: {w_i}/{len(weight_beats)} weight beats, "
-                    f"{a_i}/{len(act_beats)} activation rows, {len(rows)} result rows"
-                )
-        dut.weights__valid.value = 0
-        dut.acts__valid.value = 0
-        return rows, last_fire - first_fire + 1, folds
+            raise AssertionError(
+                f"timeout after {limit} cycles: {self.weights.stats.beats}/{len(weight_beats)} "
+                f"weight beats, {self.acts.stats.beats}/{len(act_beats)} activation rows, "
+                f"{self.results.count()}/{expected_rows} result rows"
+            )
+        rows = [self.results.recv_nowait() for _ in range(expected_rows)]
+        first = self.weights.stats.first_beat_time
+        last = self.results.stats.last_beat_time
+        return rows, (last - first) // self.clock_steps + 1, folds
+
+    def stats(self):
+        """Counters of every stream end for the job just run (plain dicts)."""
+        return {name: driver.stats.as_dict() for name, driver in self.drivers.items()}
 
     def result_rows(self, job, folds):
         """Result rows the design delivers for a job: one per activation row of every fold."""
@@ -143,7 +178,7 @@ class ArrayTB:
         for f in range(len(folds)):
             block = []
             for i in range(m):
-                values, flags = self.results.unpack(rows[f * m + i])
+                values, flags = self.result_codec.unpack(rows[f * m + i])
                 if flags["last"] != (i == m - 1):
                     raise AssertionError(
                         f"fold {f} row {i}: result last={flags['last']}, expected {int(i == m - 1)}"
@@ -153,8 +188,30 @@ class ArrayTB:
         return self.numerics.combine([fold for fold, _, _ in folds], partials, m, n)
 
 
+def check_job(numerics, job, c, *, index, seed):
+    """The failure message of one finished job, or ``None`` when ``c`` equals golden.
+
+    Parameters
+    ----------
+    numerics : Int8Numerics or Fp8Numerics
+    job : dict
+        With ``a``, ``b`` and ``act_unsigned``.
+    c : array
+        The output the hardware produced.
+    index, seed : int
+        Named in the message, so the failing job can be rerun.
+    """
+    want = numerics.expected(job["a"], job["b"], job["act_unsigned"])
+    bad = numerics.mismatch(c, want)
+    if bad is None:
+        return None
+    (m, k), n = job["a"].shape, job["b"].shape[1]
+    return f"mismatch in job {index} (M={m} K={k} N={n}, seed {seed}) at {bad}"
+
+
 async def run_job_batch(dut, tb_class):
-    """Run every job of ``SYSTOLIX_JOBS``; fail on the first result that differs from golden."""
+    """Run every job of ``SYSTOLIX_JOBS``; fail on the first result that differs from golden
+    and on any transfer-rule violation seen on the result stream."""
     config = ArrayConfig.from_json(os.environ["SYSTOLIX_CONFIG"])
     with open(os.environ["SYSTOLIX_JOBS"], "rb") as f:
         jobs = pickle.load(f)
@@ -170,21 +227,12 @@ async def run_job_batch(dut, tb_class):
             continue
         rows, cycles, folds = ran
         c = tb.assemble(job, rows, folds)
-        outputs.append({"c": c, "cycles": cycles})
+        outputs.append({"c": c, "cycles": cycles, "stats": tb.stats()})
         if job["check"] and failure is None:
-            numerics = tb.numerics
-            want = numerics.expected(job["a"], job["b"], job["act_unsigned"])
-            bad = first_mismatch(numerics.comparable(c), numerics.comparable(want))
-            if bad is not None:
-                i, j, got_v, want_v = bad
-                m, k = job["a"].shape
-                failure = (
-                    f"mismatch in job {index} (M={m} K={k} N={job['b'].shape[1]}, seed {seed}) "
-                    f"at C[{i}][{j}]: hardware {got_v:#x}, golden {want_v:#x}"
-                    if config.is_fp8
-                    else f"at C[{i}][{j}]: hardware {got_v}, golden {want_v}"
-                )
+            failure = check_job(tb.numerics, job, c, index=index, seed=seed)
+            if failure is not None:
                 dut._log.error(failure)
     with open(os.environ["SYSTOLIX_RESULTS"], "wb") as f:
         pickle.dump(outputs, f)
     assert failure is None, failure
+    assert not tb.result_monitor.violations, "\n".join(tb.result_monitor.violations)

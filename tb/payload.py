@@ -1,4 +1,10 @@
-"""Packing of stream payloads, with every offset taken from the HDL's own layouts."""
+"""Packing of stream payloads, with every offset taken from the HDL's own layouts.
+
+Amaranth's own constants (``layout.const(...).as_bits()``, ``layout.from_bits(...)``) give the
+same bits (``tests/test_tb_checker.py`` holds the two equal for every stream layout) but cost
+0.3 ms to pack and up to 27 ms to unpack one 16-column FP8 row, against 10 µs and 80 µs here:
+the testbenches move thousands of rows per GEMM, so they use :class:`PayloadCodec`.
+"""
 
 from amaranth.hdl import Shape
 from amaranth.lib import data

@@ -2,21 +2,27 @@
 
 ``run_gemm(config, a, b)`` generates the Verilog (once per configuration and generator
 version), builds the simulator (once), drives the GEMM through the cocotb testbench and
-returns the result matrix with the measured cycles.
+returns the result matrix with the measured cycles. ``waves=True`` (or ``SYSTOLIX_WAVES=1`` in
+the environment) runs it on a separate traced build and writes a VCD per run under
+``build/<top>/<config id>-waves/runs/``.
 """
 
+import numbers
 import os
 import pickle
 import random
 import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from golden.checks import check_operand
+from golden.errors import UsageTypeError, UsageValueError, check_bool, check_choice, check_int
 from hdl.config import ArrayConfig
 from hdl.generate import ARRAY_TOP, GEMM_TOP, array_verilog, gemm_verilog
 from tb.numerics import numerics_for
-from tb.verilator import VerilatorBuild
+from tb.verilator import VerilatorBuild, waves_format
 
 
 @dataclass
@@ -65,47 +71,99 @@ class GemmRun:
     """Result of one GEMM in simulation: ``c`` (M×N) and the measured ``cycles``.
 
     ``c`` is int64 for INT8 and float32 (rounded once from the exact sum) for FP8 kinds.
+    ``waves`` is the waveform of the simulation that ran it (shared by the jobs of one batch),
+    or ``None`` when it ran untraced. ``stats`` holds the counters of every stream end
+    (:meth:`tb.array_driver.ArrayTB.stats`: beats, paused and stalled cycles).
     """
 
     c: np.ndarray
     cycles: int
+    waves: Path | None = None
+    stats: dict | None = None
+
+
+#: Largest M and N of a simulated GEMM (the testbench drives one row per cycle from Python).
+MAX_MN = 65536
+#: Largest M·K + K·N + M·N of a simulated GEMM: the elements of A, B and C, each held as int64
+#: several times over (operands, pickled jobs, testbench, result), 256 MiB per copy.
+MAX_GEMM_ELEMENTS = 1 << 25
+#: Largest simulation seed (cocotb seeds are 32-bit).
+MAX_SEED = (1 << 32) - 1
+
+
+def check_gemm_shape(config, m, k, n, *, allow_overflow=False, names=None):
+    """Check the shape ``(M, K, N)`` of a GEMM to simulate on ``config``; return it as ints.
+
+    M and N are at most :data:`MAX_MN`, K at most ``config.max_k`` (the accumulator is exact
+    up to there) unless ``allow_overflow``, and the three matrices together hold at most
+    :data:`MAX_GEMM_ELEMENTS` elements, so that a typing slip is refused before it allocates
+    gigabytes or simulates for days.
+
+    Parameters
+    ----------
+    config : ArrayConfig
+    m, k, n : int
+    allow_overflow : bool
+        Accept K above ``config.max_k`` (the sums then wrap).
+    names : dict or None
+        How messages spell ``m``, ``k``, ``n`` and ``max_k`` (default ``M``, ``K``, ``N``,
+        ``max_k``); the command line passes its option names.
+
+    Raises
+    ------
+    golden.errors.UsageValueError, golden.errors.UsageTypeError
+        Naming the dimension and its limit.
+    """
+    names = {"m": "M", "k": "K", "n": "N", "max_k": "max_k", **(names or {})}
+    m = check_int(names["m"], m, 1, MAX_MN)
+    n = check_int(names["n"], n, 1, MAX_MN)
+    k_max = MAX_GEMM_ELEMENTS if allow_overflow else config.max_k
+    try:
+        k = check_int(names["k"], k, 1, k_max)
+    except UsageValueError:
+        if k < 1 or allow_overflow:
+            raise
+        raise UsageValueError(
+            f"{names['k']} must be at most {names['max_k']}={config.max_k} of configuration "
+            f"{config.id}, got {k}",
+            parameter=names["k"],
+        ) from None
+    total = m * k + k * n + m * n
+    if total > MAX_GEMM_ELEMENTS:
+        raise UsageValueError(
+            f"a GEMM of {names['m']}={m}, {names['k']}={k}, {names['n']}={n} has {total} "
+            f"elements in A, B and C; at most {MAX_GEMM_ELEMENTS} are simulated"
+        )
+    return m, k, n
 
 
 def validate_gemm(config, a, b, *, act_unsigned=False, allow_overflow=False):
-    """Check a GEMM's operands against the configuration; raise ``ValueError`` naming the input."""
-    a = np.asarray(a)
-    b = np.asarray(b)
-    for name, x in (("a", a), ("b", b)):
-        if x.ndim != 2 or 0 in x.shape:
-            raise ValueError(f"{name} must be a non-empty 2-D matrix, got shape {x.shape}")
-        if not np.issubdtype(x.dtype, np.integer):
-            raise TypeError(f"{name} must hold integers, got dtype {x.dtype}")
+    """Check a GEMM's operands against the configuration; return them as int64 matrices.
+
+    ``a`` holds the configuration's activations (int8, uint8 with ``act_unsigned``, or codes
+    of the FP8 activation format) and ``b`` its weights, with a's columns equal to b's rows;
+    the shape passes :func:`check_gemm_shape`.
+
+    Raises
+    ------
+    golden.errors.UsageValueError, golden.errors.UsageTypeError
+        Naming the operand or parameter at fault.
+    """
+    act_unsigned = check_bool("act_unsigned", act_unsigned)
+    numerics = numerics_for(config)
+    if config.is_fp8:
+        akind, wkind = (f"{fmt} codes" for fmt in config.fp8_formats)
+    else:
+        akind = "uint8 activations" if act_unsigned else "int8 activations"
+        wkind = "int8 weights"
+    a = check_operand("a", a, *numerics.act_range(act_unsigned), kind=akind, allow_empty=False)
+    b = check_operand("b", b, *numerics.weight_range, kind=wkind, allow_empty=False)
     if a.shape[1] != b.shape[0]:
-        raise ValueError(
+        raise UsageValueError(
             f"a is {a.shape[0]}×{a.shape[1]} but b is {b.shape[0]}×{b.shape[1]}: "
             "a's columns must equal b's rows (K)"
         )
-    numerics = numerics_for(config)
-    lo, hi = numerics.act_range(act_unsigned)
-    if config.is_fp8:
-        kind = f"{config.fp8_formats[0]} codes"
-    else:
-        kind = "uint8 activations" if act_unsigned else "int8 activations"
-    if a.min() < lo or a.max() > hi:
-        raise ValueError(
-            f"a holds {kind}: values must be between {lo} and {hi}, got {a.min()}..{a.max()}"
-        )
-    wlo, whi = numerics.weight_range
-    wkind = f"{config.fp8_formats[1]} codes" if config.is_fp8 else "int8 weights"
-    if b.min() < wlo or b.max() > whi:
-        raise ValueError(
-            f"b holds {wkind}: values must be between {wlo} and {whi}, got {b.min()}..{b.max()}"
-        )
-    k = a.shape[1]
-    if k > config.max_k and not allow_overflow:
-        raise ValueError(
-            f"K must be at most max_k={config.max_k} of configuration {config.id}, got {k}"
-        )
+    check_gemm_shape(config, *a.shape, b.shape[1], allow_overflow=allow_overflow)
     return a, b
 
 
@@ -115,18 +173,30 @@ _builds = {}
 GEMM_ACC_ROWS = 256
 
 
-def array_build(config, *, top="array"):
-    """The (cached) Verilator build of ``top`` (``array`` or ``gemm``) for ``config``."""
-    key = (config, top)
+def array_build(config, *, top="array", waves=None):
+    """The (cached) Verilator build of ``top`` (``array`` or ``gemm``) for ``config``.
+
+    ``waves`` selects the traced build (``True``/``"vcd"``, ``"fst"``), the untraced one
+    (``False``) or, with ``None``, whatever ``SYSTOLIX_WAVES`` says; see
+    :class:`tb.verilator.VerilatorBuild`.
+    """
+    waves = waves_format(waves)
+    key = (config, top, waves)
     if key not in _builds:
         if top == "array":
-            build = VerilatorBuild("array", config, ARRAY_TOP, lambda: array_verilog(config))
+            build = VerilatorBuild(
+                "array", config, ARRAY_TOP, lambda: array_verilog(config), waves=waves or False
+            )
         elif top == "gemm":
             build = VerilatorBuild(
-                "gemm", config, GEMM_TOP, lambda: gemm_verilog(config, acc_rows=GEMM_ACC_ROWS)
+                "gemm",
+                config,
+                GEMM_TOP,
+                lambda: gemm_verilog(config, acc_rows=GEMM_ACC_ROWS),
+                waves=waves or False,
             )
         else:
-            raise ValueError(f"top must be 'array' or 'gemm', got {top!r}")
+            raise UsageValueError(f"top must be one of array, gemm, got {top!r}", parameter="top")
         _builds[key] = build.ensure_built()
     return _builds[key]
 
@@ -148,36 +218,50 @@ def random_operands(config, rng, m, k, n, *, act_unsigned=False):
     return finite_codes(fa, (m, k)), finite_codes(fb, (k, n))
 
 
-def run_gemm_batch(config, jobs, *, seed=None, allow_overflow=False, top="array"):
+def run_gemm_batch(
+    config, jobs, *, seed=None, allow_overflow=False, top="array", waves=None, testbench=None
+):
     """Run several GEMM jobs in one simulation, in order, each checked against golden.
 
     ``top="array"`` simulates the bare array (the folds are summed here, as the accumulator
     would); ``top="gemm"`` simulates :class:`hdl.array.gemm.SystolicGemm`, which sums the folds and
     rounds FP8 results in hardware (M at most ``GEMM_ACC_ROWS``).
 
+    ``waves`` asks for a waveform of the simulation: ``True`` or ``"vcd"`` (VCD), ``"fst"``
+    (FST, needs the system's lz4), ``False`` (none); ``None`` follows ``SYSTOLIX_WAVES``. The
+    traced simulator is a separate build; the waveform lands in the run's folder and each
+    :class:`GemmRun` names it.
+
+    ``testbench`` is the cocotb module to run instead of ``tb.tb_<top>``: one that drives the
+    same jobs through :mod:`tb.array_driver` (tests of the failure report use it).
+
     Returns a list with one :class:`GemmRun` per job (``None`` for jobs abandoned by reset).
     Raises :class:`tb.verilator.SimulationError` on the first mismatch, naming the job, the
-    element and both values.
+    element and both values, and the waveform (or how to get one).
     """
     if not isinstance(config, ArrayConfig):
-        raise TypeError(f"config must be an ArrayConfig, got {type(config).__name__}")
+        raise UsageTypeError(
+            f"config must be an ArrayConfig, got {type(config).__name__}", parameter="config"
+        )
+    check_choice("top", top, ("array", "gemm"))
     for job in jobs:
-        validate_gemm(
+        a, _ = validate_gemm(
             config, job.a, job.b, act_unsigned=job.act_unsigned, allow_overflow=allow_overflow
         )
         for name in ("weight_stall", "act_stall", "result_stall"):
             p = getattr(job, name)
-            if not 0 <= p < 1:
-                raise ValueError(f"{name} must be in [0, 1), got {p}")
+            if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0 <= p < 1:
+                raise UsageValueError(
+                    f"{name} must be a probability in [0, 1), got {p!r}", parameter=name
+                )
+        if top == "gemm" and a.shape[0] > GEMM_ACC_ROWS:
+            raise UsageValueError(
+                f"M must be at most {GEMM_ACC_ROWS} (accumulator rows), got {a.shape[0]}"
+            )
     if seed is None:
         seed = random.randrange(1 << 31)
-    if top == "gemm":
-        for job in jobs:
-            if job.a.shape[0] > GEMM_ACC_ROWS:
-                raise ValueError(
-                    f"M must be at most {GEMM_ACC_ROWS} (accumulator rows), got {job.a.shape[0]}"
-                )
-    build = array_build(config, top=top)
+    seed = check_int("seed", seed, 0, MAX_SEED)
+    build = array_build(config, top=top, waves=waves)
     runs_dir = build.build_dir / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
     run_dir = tempfile.mkdtemp(prefix="run-", dir=runs_dir)
@@ -187,13 +271,34 @@ def run_gemm_batch(config, jobs, *, seed=None, allow_overflow=False, top="array"
         pickle.dump([job.as_dict() for job in jobs], f)
     env = config.to_env()
     env.update({"SYSTOLIX_JOBS": jobs_path, "SYSTOLIX_RESULTS": results_path})
-    build.run(f"tb.tb_{top}", extra_env=env, seed=seed, test_dir=run_dir)
+    build.run(testbench or f"tb.tb_{top}", extra_env=env, seed=seed, test_dir=run_dir)
+    waves_path = build.waves_path(run_dir)
     with open(results_path, "rb") as f:
         outputs = pickle.load(f)
-    return [None if out is None else GemmRun(out["c"], out["cycles"]) for out in outputs]
+    return [
+        None if out is None else GemmRun(out["c"], out["cycles"], waves_path, out.get("stats"))
+        for out in outputs
+    ]
 
 
-def run_gemm(config, a, b, *, act_unsigned=False, seed=None):
-    """Run ``C = A·B`` on ``config`` in simulation; return a :class:`GemmRun`."""
-    (run,) = run_gemm_batch(config, [GemmJob(a, b, act_unsigned=act_unsigned)], seed=seed)
+def run_gemm(config, a, b, *, act_unsigned=False, seed=None, waves=None):
+    """Run ``C = A·B`` on ``config`` in simulation; return a :class:`GemmRun`.
+
+    ``a`` (M×K) holds int8 activations (uint8 with ``act_unsigned=True``) or codes of the FP8
+    activation format, ``b`` (K×N) the weights; M and N are at most :data:`MAX_MN`, K at most
+    ``config.max_k``, and the three matrices at most :data:`MAX_GEMM_ELEMENTS` elements.
+    ``seed`` (0 to :data:`MAX_SEED`, random if ``None``) seeds the simulation.
+    ``waves=True`` writes a VCD of the run (``"fst"``: FST) and names it in ``GemmRun.waves``;
+    see :func:`run_gemm_batch`.
+
+    Raises
+    ------
+    golden.errors.UsageValueError, golden.errors.UsageTypeError
+        On bad input, naming the argument and what it must be.
+    tb.verilator.SimulationError
+        If the hardware's result differs from the golden model's.
+    """
+    (run,) = run_gemm_batch(
+        config, [GemmJob(a, b, act_unsigned=act_unsigned)], seed=seed, waves=waves
+    )
     return run

@@ -18,7 +18,7 @@ class GemmTB(ArrayTB):
 
     def __init__(self, dut, config, seed):
         super().__init__(dut, config, seed)
-        self.results = PayloadCodec(output_row_layout(config))
+        self.result_codec = PayloadCodec(output_row_layout(config))
 
     async def run_job(self, job):
         self.dut.k_folds.value = ceil(job["a"].shape[1] / self.config.rows)
@@ -37,9 +37,12 @@ class GemmTB(ArrayTB):
             n0 = strip * cols
             width = min(cols, n - n0)
             for i in range(m):
-                values, flags = self.results.unpack(rows[strip * m + i])
+                values, flags = self.result_codec.unpack(rows[strip * m + i])
                 if flags["last"] != (i == m - 1):
-                    raise AssertionError(f"strip {strip} row {i}: last={flags['last']}")
+                    raise AssertionError(
+                        f"strip {strip} row {i}: result last={flags['last']}, "
+                        f"expected {int(i == m - 1)}"
+                    )
                 c[i, n0 : n0 + width] = values[:width]
         return c.view(np.float32) if self.config.is_fp8 else c
 

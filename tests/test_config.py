@@ -1,7 +1,9 @@
 """ArrayConfig validation, derived widths and JSON round trip."""
 
+import numpy as np
 import pytest
 
+from golden.errors import UsageTypeError, UsageValueError
 from hdl.config import ArrayConfig
 
 
@@ -10,21 +12,49 @@ from hdl.config import ArrayConfig
     [
         ({"rows": 0}, "rows must be between 1 and 128, got 0"),
         ({"cols": 129}, "cols must be between 1 and 128, got 129"),
-        ({"rows": 2.5}, "rows must be between 1 and 128, got 2.5"),
         ({"mac": "fp16"}, "mac must be one of int8, e4m3, e5m2, e4m3xe5m2, got 'fp16'"),
         ({"mac": "e5m2", "acc_width": 76}, "acc_width must be between 77 and 256 for mac=e5m2"),
-        ({"max_k": 0}, "max_k must be between 1 and"),
+        ({"max_k": 0}, "max_k must be between 1 and 16777216, got 0"),
         ({"acc_width": 27}, "acc_width must be between 28 and 64 for mac=int8 max_k=4096"),
         ({"acc_width": 65}, "acc_width must be between 28 and 64"),
         ({"result_fifo_depth": 0}, "result_fifo_depth must be between 1 and 4096, got 0"),
         ({"multiplier": "dsp48"}, "multiplier must be one of dsp, lut, got 'dsp48'"),
-        ({"mac_pipeline": 3}, "mac_pipeline must be 0, 1 or 2, got 3"),
-        ({"mac_pipeline": True}, "mac_pipeline must be 0, 1 or 2, got True"),
+        ({"mac_pipeline": 3}, "mac_pipeline must be between 0 and 2, got 3"),
+        ({"mac_pipeline": np.int64(-1)}, "mac_pipeline must be between 0 and 2, got -1"),
     ],
 )
 def test_config_rejects_bad_parameters(kwargs, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(UsageValueError, match=message) as info:
         ArrayConfig(**kwargs)
+    assert isinstance(info.value, ValueError) and info.value.parameter == list(kwargs)[-1]
+
+
+#: Every integer parameter, with a legal value for each.
+INTEGER_FIELDS = {
+    "rows": 4,
+    "cols": 3,
+    "max_k": 64,
+    "acc_width": 30,
+    "result_fifo_depth": 5,
+    "mac_pipeline": 1,
+}
+
+
+@pytest.mark.parametrize("name", INTEGER_FIELDS)
+@pytest.mark.parametrize("value", [True, False, 2.5, 4.0, "4", np.float64(4)])
+def test_config_integer_fields_refuse_non_integers(name, value):
+    """A bool is an int to Python, but ``rows=True`` is a mistake; so are floats and strings."""
+    with pytest.raises(UsageTypeError, match=rf"^{name} must be an integer between \d+ and \d+"):
+        ArrayConfig(**{name: value})
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.int64, np.uint16])
+def test_config_integer_fields_take_numpy_integers_as_int(dtype):
+    cfg = ArrayConfig(**{name: dtype(value) for name, value in INTEGER_FIELDS.items()})
+    assert all(type(getattr(cfg, name)) is int for name in INTEGER_FIELDS)
+    plain = ArrayConfig(**INTEGER_FIELDS)
+    assert cfg == plain and hash(cfg) == hash(plain) and cfg.id == plain.id
+    assert cfg.to_json() == plain.to_json()
 
 
 def test_config_derives_exact_width_and_full_rate_fifo():

@@ -3,6 +3,7 @@ counts that follow the model with each configuration's own MAC latency."""
 
 import numpy as np
 import pytest
+from conftest import config_param, operands
 
 from hdl.config import ArrayConfig
 from hdl.cycles import cycles_for
@@ -10,7 +11,7 @@ from tb.runtime import GemmJob, run_gemm_batch
 
 pytestmark = pytest.mark.verilator
 
-# The default depth (2) runs in every other regression.
+# Depths 0 and 1 here; the default depth (2) runs in every other regression.
 VARIANTS = [
     {"mac": "int8", "mac_pipeline": 0},
     {"mac": "int8", "mac_pipeline": 1, "multiplier": "lut"},
@@ -19,22 +20,16 @@ VARIANTS = [
 ]
 
 
-def params(rows, cols):
-    out = []
-    for variant in VARIANTS:
-        cid = ArrayConfig(rows=rows, cols=cols, **variant).id
-        out.append(pytest.param(variant, id=cid, marks=pytest.mark.xdist_group(cid)))
-    return out
+def params(rows, cols, top):
+    # The GEMM top is a separate build: its own xdist group.
+    group = "g-" if top == "gemm" else ""
+    return [
+        config_param(variant, top, group=group, prefix=f"{top}-", rows=rows, cols=cols, **variant)
+        for variant in VARIANTS
+    ]
 
 
-def operands(cfg, rng, m, k, n):
-    if cfg.is_fp8:  # every code, NaN and Inf included: specials must flow through the stages
-        return rng.integers(0, 256, (m, k)), rng.integers(0, 256, (k, n))
-    return rng.integers(-128, 128, (m, k)), rng.integers(-128, 128, (k, n))
-
-
-@pytest.mark.parametrize("variant", params(3, 5))
-@pytest.mark.parametrize("top", ["array", "gemm"])
+@pytest.mark.parametrize(("variant", "top"), params(3, 5, "array") + params(3, 5, "gemm"))
 def test_pipeline_variants_exact_with_model_cycles(variant, top, seed):
     rows, cols = 3, 5
     cfg = ArrayConfig(rows=rows, cols=cols, **variant)

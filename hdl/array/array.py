@@ -1,12 +1,15 @@
 """The bare weight-stationary systolic array with stream ports."""
 
-from amaranth.hdl import Module, Signal
+from types import SimpleNamespace
+
+from amaranth.hdl import ClockSignal, Const, Instance, Module, ResetSignal, Shape, Signal, Value
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from golden.errors import UsageTypeError
 from hdl.arith import arithmetic_for
 from hdl.array.layouts import act_row_layout, result_row_layout, weight_row_layout
-from hdl.array.pe import ProcessingElement
+from hdl.array.pe import ProcessingElement, pe_signature
 
 
 def _delay(m, value, cycles, name, *, reset_less=True):
@@ -16,6 +19,39 @@ def _delay(m, value, cycles, name, *, reset_less=True):
         m.d.sync += reg.eq(value)
         value = reg
     return value
+
+
+def pe_instance(signature, module_name, inputs, *, name):
+    """An :class:`~amaranth.hdl.Instance` of the separately generated PE module
+    ``module_name`` with the ports of ``signature`` (:func:`~hdl.array.pe.pe_signature`, a
+    flat signature: every member is a port).
+
+    The port names are the signature's member names and each port is one packed vector,
+    which is how Amaranth names and shapes the ports of the PE module converted on its own.
+    ``clk`` and ``rst`` come from the ``sync`` domain. Inputs are driven straight by
+    ``inputs`` (port name → value of the member's width, or an integer constant); each output
+    gets a new signal ``<name>__<port>``, so a neighbour's input is the same signal and no
+    assignment sits between two PEs.
+
+    Returns
+    -------
+    (SimpleNamespace, Instance)
+        The output signals as attributes (``a_out``, …) and the instance.
+    """
+    connections = {"i_clk": ClockSignal(), "i_rst": ResetSignal()}
+    outputs = {}
+    for port, member in signature.members.items():
+        width = Shape.cast(member.shape).width
+        if member.flow == In:
+            value = inputs[port]
+            value = Const(value, width) if isinstance(value, int) else Value.cast(value)
+            if len(value) != width:
+                raise TypeError(f"{name}: input {port} is {len(value)} bits, not {width}")
+            connections[f"i_{port}"] = value
+        else:
+            outputs[port] = Signal(member.shape, name=f"{name}__{port}")
+            connections[f"o_{port}"] = Value.cast(outputs[port])
+    return SimpleNamespace(**outputs), Instance(module_name, **connections)
 
 
 def array_latency(config):
@@ -48,6 +84,13 @@ class SystolicArray(wiring.Component):
     Parameters
     ----------
     config : :class:`~hdl.config.ArrayConfig`
+    pe_module : str or None
+        ``None`` (default) elaborates every PE as an Amaranth submodule, which Amaranth's
+        simulator runs and which a Verilog back end writes as one module per PE. A module
+        name instantiates that module ``rows × cols`` times instead (:func:`pe_instance`):
+        the Verilog then carries one PE definition, which the caller generates from
+        :class:`~hdl.array.pe.ProcessingElement` under that name (:mod:`hdl.generate` does).
+        Both give the same ports and the same cycle-by-cycle behaviour.
 
     Members
     -------
@@ -56,9 +99,15 @@ class SystolicArray(wiring.Component):
     results : Out(stream.Signature(result_row_layout(config)))
     """
 
-    def __init__(self, config):
+    def __init__(self, config, *, pe_module=None):
+        if pe_module is not None and not isinstance(pe_module, str):
+            raise UsageTypeError(
+                f"pe_module must be None or a module name, got {pe_module!r}",
+                parameter="pe_module",
+            )
         self._config = config
         self._arith = arithmetic_for(config)
+        self._pe_module = pe_module
         super().__init__(
             {
                 "weights": In(stream.Signature(weight_row_layout(config))),
@@ -72,9 +121,27 @@ class SystolicArray(wiring.Component):
         return self._config
 
     @property
+    def pe_module(self):
+        """Name of the instantiated PE module, or ``None`` for elaborated PEs."""
+        return self._pe_module
+
+    @property
     def latency(self):
         """Cycles from an accepted activation row to its result row on ``results``."""
         return array_latency(self._config)
+
+    def _add_pe(self, m, name, inputs):
+        """Add PE ``name`` to ``m`` with its inputs driven by ``inputs`` (port name → value);
+        return an object whose attributes are its outputs (``a_out``, …, ``psum_out``)."""
+        if self._pe_module is None:
+            m.submodules[name] = pe = ProcessingElement(arith=self._arith)
+            m.d.comb += [getattr(pe, port).eq(value) for port, value in inputs.items()]
+            return pe
+        outputs, instance = pe_instance(
+            pe_signature(self._arith), self._pe_module, inputs, name=name
+        )
+        m.submodules[name] = instance
+        return outputs
 
     def elaborate(self, platform):
         m = Module()
@@ -149,13 +216,8 @@ class SystolicArray(wiring.Component):
         # Column c loads c cycles late, matching the diagonal wavefront of the switch.
         column_weights = [_delay(m, weight_row[c], c, f"weight_skew_{c}") for c in range(cols)]
 
-        # --- the PE grid ---------------------------------------------------------------------
+        # --- the PE grid: each PE's inputs come from the array's edge or a neighbour --------
         pes = [[None] * cols for _ in range(rows)]
-        for r in range(rows):
-            for c in range(cols):
-                pe = pes[r][c] = ProcessingElement(arith=arith)
-                m.submodules[f"pe_{r}_{c}"] = pe
-
         tag_at_row, valid_at_row = weight_tag, weight_valid
         for r in range(rows):
             if r > 0:
@@ -163,25 +225,18 @@ class SystolicArray(wiring.Component):
                 valid_at_row = _delay(m, valid_at_row, 1, f"weight_valid_row{r}", reset_less=False)
             operand, switch = row_inputs[r]
             for c in range(cols):
-                pe = pes[r][c]
-                if c == 0:
-                    m.d.comb += [
-                        pe.a_in.eq(operand),
-                        pe.switch_in.eq(switch),
-                        pe.w_load_in.eq(valid_at_row & (tag_at_row == r)),
-                    ]
-                else:
-                    left = pes[r][c - 1]
-                    m.d.comb += [
-                        pe.a_in.eq(left.a_out),
-                        pe.switch_in.eq(left.switch_out),
-                        pe.w_load_in.eq(left.w_load_out),
-                    ]
-                if r == 0:
-                    m.d.comb += [pe.w_in.eq(column_weights[c]), pe.psum_in.eq(0)]
-                else:
-                    above = pes[r - 1][c]
-                    m.d.comb += [pe.w_in.eq(above.w_out), pe.psum_in.eq(above.psum_out)]
+                left = pes[r][c - 1] if c > 0 else None
+                above = pes[r - 1][c] if r > 0 else None
+                inputs = {
+                    "a_in": operand if left is None else left.a_out,
+                    "switch_in": switch if left is None else left.switch_out,
+                    "w_load_in": (
+                        valid_at_row & (tag_at_row == r) if left is None else left.w_load_out
+                    ),
+                    "w_in": column_weights[c] if above is None else above.w_out,
+                    "psum_in": 0 if above is None else above.psum_out,
+                }
+                pes[r][c] = self._add_pe(m, f"pe_{r}_{c}", inputs)
 
         # --- output de-skew, valid pipeline and result FIFO ----------------------------------
         result_layout = result_row_layout(cfg)

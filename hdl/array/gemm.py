@@ -29,6 +29,9 @@ class SystolicGemm(wiring.Component):
     config : ArrayConfig
     acc_rows : int
         Largest M of a fold (accumulator SRAM rows).
+    pe_module : str or None
+        Passed to :class:`~hdl.array.SystolicArray`: ``None`` elaborates the PEs, a name
+        instantiates that separately generated PE module.
 
     Members
     -------
@@ -38,9 +41,10 @@ class SystolicGemm(wiring.Component):
         ``ceil(K / rows)``, steady during a GEMM.
     """
 
-    def __init__(self, config, *, acc_rows):
+    def __init__(self, config, *, acc_rows, pe_module=None):
         self._config = config
         self._acc_rows = acc_rows
+        self._pe_module = pe_module
         super().__init__(
             {
                 "weights": In(stream.Signature(weight_row_layout(config))),
@@ -58,7 +62,7 @@ class SystolicGemm(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.array = array = SystolicArray(self._config)
+        m.submodules.array = array = SystolicArray(self._config, pe_module=self._pe_module)
         m.submodules.accumulator = acc = FoldAccumulator(self._config, acc_rows=self._acc_rows)
         wiring.connect(m, wiring.flipped(self.weights), array.weights)
         wiring.connect(m, wiring.flipped(self.acts), array.acts)

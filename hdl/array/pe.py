@@ -7,6 +7,30 @@ from amaranth.lib.wiring import In, Out
 from hdl.arith import CODE_SHAPE
 
 
+def pe_signature(arith):
+    """The ports of a :class:`ProcessingElement` with arithmetic ``arith`` (its Members).
+
+    Shared by the PE itself and by :class:`~hdl.array.SystolicArray`, which, when it
+    instantiates a separately generated PE module, connects an interface created from this
+    signature: the flattened member names (``a_in``, ``psum_out``, …) are the Verilog port
+    names of the PE module.
+    """
+    return wiring.Signature(
+        {
+            "a_in": In(arith.act_operand_shape),
+            "switch_in": In(1),
+            "w_in": In(CODE_SHAPE),
+            "w_load_in": In(1),
+            "psum_in": In(arith.psum_shape),
+            "a_out": Out(arith.act_operand_shape),
+            "switch_out": Out(1),
+            "w_out": Out(CODE_SHAPE),
+            "w_load_out": Out(1),
+            "psum_out": Out(arith.psum_shape),
+        }
+    )
+
+
 class ProcessingElement(wiring.Component):
     """One PE: stationary weight, shadow weight, MAC and the registers of the systolic links.
 
@@ -42,20 +66,7 @@ class ProcessingElement(wiring.Component):
 
     def __init__(self, *, arith):
         self._arith = arith
-        super().__init__(
-            {
-                "a_in": In(arith.act_operand_shape),
-                "switch_in": In(1),
-                "w_in": In(CODE_SHAPE),
-                "w_load_in": In(1),
-                "psum_in": In(arith.psum_shape),
-                "a_out": Out(arith.act_operand_shape),
-                "switch_out": Out(1),
-                "w_out": Out(CODE_SHAPE),
-                "w_load_out": Out(1),
-                "psum_out": Out(arith.psum_shape),
-            }
-        )
+        super().__init__(pe_signature(arith))
 
     @property
     def arith(self):
