@@ -11,10 +11,10 @@ The error codes are defined here, the lowest layer, and re-exported by the regis
 """
 
 import enum
-import numbers
 from dataclasses import dataclass, field, fields
 from math import ceil
 
+from golden.errors import check_int
 from golden.frontend import (
     BIAS_EN,
     MAC_KINDS,
@@ -119,16 +119,6 @@ FIELD_RANGES = {
 }
 
 
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _check_range(name, value, lo, hi):
-    if not _is_int(value) or not lo <= value <= hi:
-        raise ValueError(f"{name} must be an integer between {lo} and {hi}, got {value!r}")
-    return int(value)
-
-
 @dataclass(frozen=True)
 class Descriptor:
     """A GEMM descriptor as the CSR block latches it at START (FRONTEND §2.3).
@@ -177,7 +167,7 @@ class Descriptor:
     def __post_init__(self):
         for f in fields(self):
             object.__setattr__(
-                self, f.name, _check_range(f.name, getattr(self, f.name), *FIELD_RANGES[f.name])
+                self, f.name, check_int(f.name, getattr(self, f.name), *FIELD_RANGES[f.name])
             )
 
 
@@ -206,8 +196,8 @@ class DescriptorLimits:
     def __post_init__(self):
         if self.mac not in MAC_KINDS:
             raise ValueError(f"mac must be one of {', '.join(MAC_KINDS)}, got {self.mac!r}")
-        object.__setattr__(self, "max_k", _check_range("max_k", self.max_k, 1, MAX_K_LIMIT))
-        object.__setattr__(self, "max_dim", _check_range("max_dim", self.max_dim, 1, MAX_DIM_LIMIT))
+        object.__setattr__(self, "max_k", check_int("max_k", self.max_k, 1, MAX_K_LIMIT))
+        object.__setattr__(self, "max_dim", check_int("max_dim", self.max_dim, 1, MAX_DIM_LIMIT))
         if not isinstance(self.frontend, FrontendConfig):
             raise TypeError(f"frontend must be a FrontendConfig, got {self.frontend!r}")
 

@@ -104,8 +104,12 @@ def check_choice(name, value, choices):
     UsageValueError
         Naming the parameter and every allowed choice.
     """
-    if not isinstance(value, str) or value not in choices:
-        raise UsageValueError(
-            f"{name} must be one of {', '.join(choices)}, got {value!r}", parameter=name
-        )
+    # bool is refused even where 0 and 1 are choices: True is not a bus width.
+    if isinstance(value, bool) or not isinstance(value, str | numbers.Integral):
+        allowed = False
+    else:
+        allowed = value in choices
+    if not allowed:
+        listed = ", ".join(str(choice) for choice in choices)
+        raise UsageValueError(f"{name} must be one of {listed}, got {value!r}", parameter=name)
     return value

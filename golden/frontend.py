@@ -19,6 +19,7 @@ from math import ceil
 
 import numpy as np
 
+from golden.errors import check_choice, check_int
 from golden.fp8 import f32_to_fp8, finalize_f32, fp8_matmul_exact
 from golden.int8 import operand_range, wrap
 from golden.perf import tier_cycles
@@ -86,23 +87,6 @@ OUTPUT_BYTES = {"int8": 1, "raw": 4, "fp8": 1}
 START_RULES = ("row", "tile")
 
 
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _check_range(name, value, lo, hi):
-    if not _is_int(value) or not lo <= value <= hi:
-        raise ValueError(f"{name} must be between {lo} and {hi}, got {value!r}")
-    return int(value)
-
-
-def _check_choice(name, value, choices):
-    if isinstance(value, bool) or value not in choices:
-        allowed = ", ".join(str(c) for c in choices)
-        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
-    return value
-
-
 @dataclass(frozen=True)
 class FrontendConfig:
     """Generator parameters of the memory front end, beside ``ArrayConfig`` (FRONTEND §0, §2).
@@ -138,12 +122,12 @@ class FrontendConfig:
     requant_lanes: int | None = None
 
     def __post_init__(self):
-        _check_choice("data_width", self.data_width, DATA_WIDTHS)
-        _check_choice("addr_width", self.addr_width, ADDR_WIDTHS)
-        _check_range("max_burst", self.max_burst, 1, MAX_BURST_LIMIT)
-        _check_range("outstanding_reads", self.outstanding_reads, 1, OUTSTANDING_LIMIT)
+        check_choice("data_width", self.data_width, DATA_WIDTHS)
+        check_choice("addr_width", self.addr_width, ADDR_WIDTHS)
+        check_int("max_burst", self.max_burst, 1, MAX_BURST_LIMIT)
+        check_int("outstanding_reads", self.outstanding_reads, 1, OUTSTANDING_LIMIT)
         for name in ("tile_m", "tile_n", "tile_k"):
-            _check_range(name, getattr(self, name), 1, TILE_LIMIT)
+            check_int(name, getattr(self, name), 1, TILE_LIMIT)
         beat = self.beat_bytes
         for name in ("tile_n", "tile_k"):
             value = getattr(self, name)
@@ -153,7 +137,7 @@ class FrontendConfig:
                     f"data_width={self.data_width}), got {value}"
                 )
         if self.requant_lanes is not None:
-            _check_range("requant_lanes", self.requant_lanes, 1, ARRAY_DIM_LIMIT)
+            check_int("requant_lanes", self.requant_lanes, 1, ARRAY_DIM_LIMIT)
 
     @property
     def beat_bytes(self):
@@ -167,7 +151,7 @@ class FrontendConfig:
 
     def lanes_for(self, cols):
         """Requant lanes on an array of ``cols`` columns (``requant_lanes`` or ``cols``)."""
-        cols = _check_range("cols", cols, 1, ARRAY_DIM_LIMIT)
+        cols = check_int("cols", cols, 1, ARRAY_DIM_LIMIT)
         if self.requant_lanes is None:
             return cols
         if self.requant_lanes > cols:
@@ -264,8 +248,12 @@ class Tile:
     folds: tuple
 
 
+def _is_integer(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def _check_dim(name, value):
-    if not _is_int(value) or value < 1:
+    if not _is_integer(value) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
 
@@ -297,8 +285,8 @@ def tile_loop(m, k, n, *, rows, cols, config):
     Tile
     """
     m, k, n = _check_dim("m", m), _check_dim("k", k), _check_dim("n", n)
-    rows = _check_range("rows", rows, 1, ARRAY_DIM_LIMIT)
-    cols = _check_range("cols", cols, 1, ARRAY_DIM_LIMIT)
+    rows = check_int("rows", rows, 1, ARRAY_DIM_LIMIT)
+    cols = check_int("cols", cols, 1, ARRAY_DIM_LIMIT)
     if not isinstance(config, FrontendConfig):
         raise TypeError(f"config must be a FrontendConfig, got {config!r}")
     tile_m, tile_n, tile_k = config.tile_m, config.tile_n, config.tile_k
@@ -360,7 +348,7 @@ def tile_loop(m, k, n, *, rows, cols, config):
 
 def accumulator_rows(cols, config):
     """Rows of the accumulator the loop addresses: ``Tm · ceil(Tn / C)`` (FRONTEND §3.2)."""
-    cols = _check_range("cols", cols, 1, ARRAY_DIM_LIMIT)
+    cols = check_int("cols", cols, 1, ARRAY_DIM_LIMIT)
     return config.tile_m * ceil(config.tile_n / cols)
 
 
@@ -368,7 +356,7 @@ def accumulator_rows(cols, config):
 
 
 def _check_flags(flags, mac):
-    if not _is_int(flags) or flags < 0 or flags & ~_ALL_FLAGS:
+    if not _is_integer(flags) or flags < 0 or flags & ~_ALL_FLAGS:
         raise ValueError(f"flags must combine the bits of {', '.join(_FLAG_NAMES.values())}")
     names = [name for bit, name in _FLAG_NAMES.items() if flags & bit]
     if mac == "int8" and flags & OUT_FP8:
@@ -475,7 +463,7 @@ def frontend_gemm(
         (``OUT_FP8``).
     """
     config = FrontendConfig() if config is None else config
-    _check_choice("mac", mac, MAC_KINDS)
+    check_choice("mac", mac, MAC_KINDS)
     flags = _check_flags(flags, mac)
     if mac == "int8":
         lo, hi = operand_range(bool(flags & ACT_UNSIGNED))
@@ -494,7 +482,7 @@ def frontend_gemm(
         return _gemm_fp8(a, b, loop, acc_rows, cols, mac, flags)
 
     # INT8: check every parameter the flags use before any work, as the descriptor check does.
-    acc_width = _check_range("acc_width", acc_width, 1, 64)
+    acc_width = check_int("acc_width", acc_width, 1, 64)
     bias = None
     if flags & BIAS_EN:
         bias = _channel_values("qp_bias", qp_bias, n, INT32_MIN, INT32_MAX)
@@ -506,8 +494,8 @@ def frontend_gemm(
     elif requant:
         if q_mult is None or q_shift is None:
             raise ValueError("q_mult and q_shift are required to requantize without PER_CHANNEL_Q")
-        mult = _check_range("q_mult", q_mult, 0, MULT_MAX)
-        shift = _check_range("q_shift", q_shift, SHIFT_MIN, SHIFT_MAX)
+        mult = check_int("q_mult", q_mult, 0, MULT_MAX)
+        shift = check_int("q_shift", q_shift, SHIFT_MIN, SHIFT_MAX)
     if requant:
         q_zp, qmin, qmax = check_clamp(q_zp, qmin, qmax)
     return _gemm_int8(a, b, loop, acc_rows, cols, acc_width, bias, mult, shift, (q_zp, qmin, qmax))
@@ -813,18 +801,18 @@ def frontend_cycles(
     -------
     FrontendCycles
     """
-    r = _check_range("array_rows", array_rows, 1, ARRAY_DIM_LIMIT)
-    c = _check_range("array_cols", array_cols, 1, ARRAY_DIM_LIMIT)
-    mac_latency = _check_range("mac_latency", mac_latency, 0, 64)
+    r = check_int("array_rows", array_rows, 1, ARRAY_DIM_LIMIT)
+    c = check_int("array_cols", array_cols, 1, ARRAY_DIM_LIMIT)
+    mac_latency = check_int("mac_latency", mac_latency, 0, 64)
     if not isinstance(frontend_config, FrontendConfig):
         raise TypeError(f"frontend_config must be a FrontendConfig, got {frontend_config!r}")
     cfg = frontend_config
     m, k, n = _check_dim("m", m), _check_dim("k", k), _check_dim("n", n)
-    latency = _check_range("mem_latency", mem_latency, 0, 1 << 20)
-    _check_choice("start", start, START_RULES)
-    _check_choice("output", output, tuple(OUTPUT_BYTES))
-    requant_latency = _check_range("requant_latency", requant_latency, 0, 1 << 10)
-    write_latency = _check_range("write_latency", write_latency, 0, 1 << 20)
+    latency = check_int("mem_latency", mem_latency, 0, 1 << 20)
+    check_choice("start", start, START_RULES)
+    check_choice("output", output, tuple(OUTPUT_BYTES))
+    requant_latency = check_int("requant_latency", requant_latency, 0, 1 << 10)
+    write_latency = check_int("write_latency", write_latency, 0, 1 << 20)
     w = cfg.beat_bytes
     ob = OUTPUT_BYTES[output]
     lanes = cfg.lanes_for(c)
@@ -833,7 +821,7 @@ def frontend_cycles(
         return ceil(size / w) * w
 
     def check_stride(name, stride, row_bytes):
-        stride = _check_range(name, stride, row_bytes, 1 << 48)
+        stride = check_int(name, stride, row_bytes, 1 << 48)
         if stride % w:
             raise ValueError(
                 f"{name} must be a multiple of {w} bytes (the bus width), got {stride}"

@@ -53,18 +53,19 @@ def test_config_defaults():
         ({"max_burst": 0}, "max_burst must be between 1 and 256, got 0"),
         ({"max_burst": 257}, "max_burst must be between 1 and 256, got 257"),
         ({"outstanding_reads": 0}, "outstanding_reads must be between 1 and 255, got 0"),
-        ({"outstanding_reads": True}, "outstanding_reads must be between 1 and 255, got True"),
+        ({"outstanding_reads": True}, "outstanding_reads must be an integer between 1 and 255, got True"),
         ({"tile_m": 0}, "tile_m must be between 1 and 65535, got 0"),
         ({"tile_m": 65536}, "tile_m must be between 1 and 65535, got 65536"),
         ({"tile_n": 40}, r"tile_n must be a multiple of the bus width in bytes \(16 at "),
         ({"tile_k": 8}, r"tile_k must be a multiple of the bus width in bytes \(16 at "),
-        ({"tile_k": 2.5}, "tile_k must be between 1 and 65535, got 2.5"),
+        ({"tile_k": 2.5}, "tile_k must be an integer between 1 and 65535, got 2.5"),
         ({"requant_lanes": 0}, "requant_lanes must be between 1 and 128, got 0"),
         ({"requant_lanes": 129}, "requant_lanes must be between 1 and 128, got 129"),
     ],
 )
 def test_config_rejects(kwargs, message):
-    with pytest.raises(ValueError, match=message):
+    # Out of range: ValueError; not an integer (True, 2.5): TypeError.
+    with pytest.raises((ValueError, TypeError), match=message):
         FrontendConfig(**kwargs)
 
 
@@ -350,7 +351,7 @@ def test_fp8_out_saturates_large_sums():
         ({"flags": OUT_FP8}, ValueError, "flag OUT_FP8 applies to the FP8 MAC kinds only"),
         ({"mac": "e4m3", "flags": BIAS_EN}, ValueError, "flags BIAS_EN apply to mac='int8'"),
         ({"mac": "int4"}, ValueError, "mac must be one of int8, e4m3, e5m2, e4m3xe5m2"),
-        ({"acc_width": None}, ValueError, "acc_width must be between 1 and 64, got None"),
+        ({"acc_width": None}, TypeError, "acc_width must be an integer between 1 and 64, got None"),
         ({"q_shift": None}, ValueError, "q_mult and q_shift are required"),
         ({"q_shift": 0}, ValueError, "q_shift must be between 1 and 62, got 0"),
         ({"q_mult": 2**31}, ValueError, "q_mult must be between 0 and 2147483647"),

@@ -173,7 +173,7 @@ def test_regs_hwcfg_values():
 
     major, minor, patch = map(int, GENERATOR_VERSION.split("."))
     assert words["VERSION"] == major << 16 | minor << 8 | patch
-    with pytest.raises(ValueError, match="max_dim must be an integer between 1 and 16777215"):
+    with pytest.raises(ValueError, match="max_dim must be between 1 and 16777215"):
         hwcfg_values(cfg, fe, max_dim=1 << 24)
     wide = ArrayConfig(rows=2, cols=2, mac="e5m2", acc_width=128)
     with pytest.raises(ValueError, match="HWCFG0.ACC_WIDTH must be an integer between 0 and 127"):
