@@ -7,11 +7,23 @@ from hdl.dma.read import (
     read_cmd_layout,
     read_done_layout,
 )
+from hdl.dma.write import (
+    AxiWriteDma,
+    axi4_write_signature,
+    write_cmd_layout,
+    write_data_layout,
+    write_done_layout,
+)
 
 __all__ = [
     "AxiReadDma",
+    "AxiWriteDma",
     "axi4_read_signature",
+    "axi4_write_signature",
     "read_beat_layout",
     "read_cmd_layout",
     "read_done_layout",
+    "write_cmd_layout",
+    "write_data_layout",
+    "write_done_layout",
 ]
