@@ -1,6 +1,6 @@
 """Bit-exact NumPy reference models of systolix hardware and its analytical cycle model.
 
-Every function here follows ``NUMERICS.md`` to the bit and has no Amaranth or cocotb
+Every function here follows ``docs/numerics.md`` to the bit and has no Amaranth or cocotb
 dependency, so the same code serves the generator (widths), the testbenches (expected
 values) and the reports (cycle counts).
 """

@@ -1,4 +1,4 @@
-"""Quantised attention tile: base-2 LUT integer softmax with deferred normalisation (NUMERICS §4).
+"""Quantised attention tile: base-2 LUT integer softmax with deferred normalisation (numerics §4).
 
 For int8 Q [Lq×d], K [Lk×d] and V [Lk×dv] the tile computes ``S = Q·Kᵀ`` on the array, the
 integer softmax numerator P (uint8, or 16 bits as two uint8 passes), ``O_acc = P·V`` on the
@@ -120,7 +120,7 @@ def exp2_lut(exp_frac_bits=6):
     """The frozen exp ROM: ``LUT[i] = floor(2^15 · 2^(−i/2^F) + 0.5)``, i = 0..2^F − 1.
 
     This is the one place the tables are generated; the hardware generator builds its ROM from
-    it (NUMERICS §4.2 "the generator and the golden model must import the *same* Python
+    it (docs/numerics.md §4.2 "the generator and the golden model must import the *same* Python
     function"). The values are computed in exact integer arithmetic, with no float:
     ``floor(2^(16 − i/2^F)) = isqrt^F(2^(16·2^F − i))`` (nested integer square roots floor
     exactly), and ``floor(x + 1/2) = (floor(2x) + 1) >> 1``. They equal Appendix A.
@@ -162,7 +162,7 @@ def _exp_core(d, f):
 
 
 def exp_core(d, *, exp_frac_bits=6):
-    """``e = exp_core(d) ≈ 2^15 · 2^(−d/2^F)`` in Q0.15 (NUMERICS §4.2).
+    """``e = exp_core(d) ≈ 2^15 · 2^(−d/2^F)`` in Q0.15 (docs/numerics.md §4.2).
 
     ``D = min(d, (EB+1)·2^F)``, ``ip = D >> F``, ``fp = D & (2^F − 1)``, then
     ``e = ip ≤ EB ? (LUT[fp] + (2^ip >> 1)) >> ip : 0``: a ROM read and a rounding shift.
@@ -190,7 +190,7 @@ def _p_weights(e, pb):
 
 
 def p_weights(e, *, p_bits=8):
-    """Unnormalised softmax weights ``P = (e·(2^PB − 1) + 2^14) >> 15`` (NUMERICS §4.2).
+    """Unnormalised softmax weights ``P = (e·(2^PB − 1) + 2^14) >> 15`` (docs/numerics.md §4.2).
 
     The row max (``e = 2^15``) maps to ``2^PB − 1``; no clamp is needed. At PB = 8, keys with
     ``e ≤ 64`` get ``P = 0`` and ``e = 65`` gets 1.
@@ -212,7 +212,7 @@ def p_weights(e, *, p_bits=8):
 
 
 def log2_logits(s, scale_mult, scale_shift):
-    """Scores to log2-domain logits ``u = (S·Me + 2^(ne−1)) >> ne`` (NUMERICS §4.2).
+    """Scores to log2-domain logits ``u = (S·Me + 2^(ne−1)) >> ne`` (docs/numerics.md §4.2).
 
     The requantisation-B primitive (§3.6) without zero point or clamp; ``u`` has F fraction
     bits: ``u ≈ S·s·log2(e)·2^F``.
@@ -249,7 +249,7 @@ def _row_max(u, valid):
 
 
 def softmax_int(s, scale_mult, scale_shift, mask=None, *, p_bits=8, exp_frac_bits=6):
-    """The integer softmax numerator P and its row sum L, single tile (NUMERICS §4.2).
+    """The integer softmax numerator P and its row sum L, single tile (docs/numerics.md §4.2).
 
     Per row, over the valid keys j only: ``u_j`` from :func:`log2_logits`, ``m = max u_j``,
     ``e_j = exp_core(m − u_j)``, ``P_j = (e_j·(2^PB − 1) + 2^14) >> 15``, ``L = Σ P_j``. Masked
@@ -314,7 +314,7 @@ def div_rhu(a, b):
 def row_reciprocal(l, *, saturate=False):
     """The per-row reciprocal of the divider: ``k = bitlen(L) + 31``, ``R = floor(2^k / L)``.
 
-    NUMERICS §4.2, "DIV_RHU in hardware": one reciprocal per row, overlapped with the next row.
+    numerics §4.2, "DIV_RHU in hardware": one reciprocal per row, overlapped with the next row.
     ``R ∈ (2^31, 2^32]`` for every L, with ``R = 2^32`` only for L a power of two.
 
     Parameters
@@ -339,7 +339,7 @@ def row_reciprocal(l, *, saturate=False):
 
 
 def div_rhu_reciprocal(o_acc, l, *, saturate=False):
-    """``y = DIV_RHU(O_acc·2^16, L)`` as the hardware computes it (NUMERICS §4.2).
+    """``y = DIV_RHU(O_acc·2^16, L)`` as the hardware computes it (docs/numerics.md §4.2).
 
     ::
 
@@ -392,7 +392,7 @@ def div_rhu_reciprocal(o_acc, l, *, saturate=False):
 
 
 def attention_mask(lq, lk, *, mask=None, key_valid=None, causal=False, causal_offset=None):
-    """Valid bits of an attention tile, one per (query, key) (NUMERICS §4).
+    """Valid bits of an attention tile, one per (query, key) (docs/numerics.md §4).
 
     A key is valid for a query iff every given condition holds: the explicit ``mask`` bit, the
     key's ``key_valid`` bit (False: a padding key), and, with ``causal``,
@@ -437,7 +437,7 @@ def attention_mask(lq, lk, *, mask=None, key_valid=None, causal=False, causal_of
 
 
 class AttentionTrace(NamedTuple):
-    """Every intermediate of one attention tile (NUMERICS §4.1), for tests and testbenches.
+    """Every intermediate of one attention tile (docs/numerics.md §4.1), for tests and testbenches.
 
     Members
     -------
@@ -529,7 +529,7 @@ def attention_from_scores(
     exp_frac_bits=6,
     trace=False,
 ):
-    """The attention tile after ``S = Q·Kᵀ``: softmax, ``P·V``, division, output (NUMERICS §4).
+    """The attention tile after ``S = Q·Kᵀ``: softmax, ``P·V``, division, output (numerics §4).
 
     See :func:`attention_tile` for the parameters; ``s`` replaces ``q`` and ``k``.
 
@@ -613,7 +613,7 @@ def attention_tile(
     exp_frac_bits=6,
     trace=False,
 ):
-    """One quantised attention tile, bit-exact (NUMERICS §4.1–§4.4).
+    """One quantised attention tile, bit-exact (docs/numerics.md §4.1–§4.4).
 
     ``S = Q·Kᵀ`` (int8 array, §3.1), the base-2 LUT softmax numerator P with deferred
     normalisation (§4.2), ``O_acc = P·V`` with P as the uint8 streaming operand (two passes at
@@ -685,7 +685,7 @@ def attention_tile(
 
 
 def attention_multipliers(s_q, s_k, s_v, s_o, d, *, exp_frac_bits=6):
-    """The offline integer constants of the tile, computed in float64 as NUMERICS §4 fixes.
+    """The offline integer constants of the tile, computed in float64 as docs/numerics.md §4 fixes.
 
     ``μ_e = s_q · s_k / sqrt(d) · log2(e) · 2^F`` (left to right, ``log2(e) =
     1.4426950408889634``) and ``μ_o = s_v / (s_o · 2^16)``, each through
@@ -733,7 +733,7 @@ def attention_multipliers(s_q, s_k, s_v, s_o, d, *, exp_frac_bits=6):
 
 
 def attention_widths(lk_max, *, p_bits=8, online=False):
-    """Register widths of the attention datapath (NUMERICS §4.1 table, §4.3, §4.4).
+    """Register widths of the attention datapath (docs/numerics.md §4.1 table, §4.3, §4.4).
 
     Parameters
     ----------

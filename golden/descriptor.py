@@ -1,5 +1,5 @@
 """The descriptor check of the front end: a GEMM descriptor and the hardware's limits give one
-error code (FRONTEND §2.3, "Error codes"), before any AXI traffic.
+error code (docs/accelerator.md §2.3, "Error codes"), before any AXI traffic.
 
 :func:`check_descriptor` is the reference that ``hdl.ctrl.desc_check.DescriptorCheck`` must
 equal code for code. The checks run in a fixed priority order (:data:`CHECK_ORDER`): the first
@@ -28,7 +28,7 @@ from golden.requant import MULT_MAX, SHIFT_MAX, SHIFT_MIN
 
 
 class ErrorCode(enum.IntEnum):
-    """ERR_CODE values (FRONTEND §2.3), as STATUS[15:8] and ERR_INFO[7:0] report them."""
+    """ERR_CODE values (docs/accelerator.md §2.3), as STATUS[15:8] and ERR_INFO[7:0] report them."""
 
     NONE = 0x00
     DESC_ZERO_DIM = 0x01
@@ -121,7 +121,7 @@ FIELD_RANGES = {
 
 @dataclass(frozen=True)
 class Descriptor:
-    """A GEMM descriptor as the CSR block latches it at START (FRONTEND §2.3).
+    """A GEMM descriptor as the CSR block latches it at START (docs/accelerator.md §2.3).
 
     Field names are those of ``hdl.ctrl.regs.desc_layout``; values are what the registers
     hold: addresses and strides in bytes, unsigned; ``q_zp`` (int32), ``qmin`` and ``qmax``
@@ -138,7 +138,7 @@ class Descriptor:
     a_addr, a_stride, b_addr, b_stride, b_tile_stride, c_addr, c_stride, qp_addr : int
         Tensor bases and strides; ``b_tile_stride`` 0 means row-major B.
     q_mult, q_shift, q_zp, qmin, qmax : int
-        Per-tensor requantization (NUMERICS §3.6).
+        Per-tensor requantization (docs/numerics.md §3.6).
     mem_base, mem_limit : int
         Every tensor must lie in ``[mem_base, mem_limit)``.
     """
@@ -213,8 +213,8 @@ class DescriptorLimits:
 
     @property
     def qp_alignment(self):
-        """Alignment of QP_ADDR: a 16-byte record, and a whole beat (FRONTEND "Decisions
-        taken": every base address is beat-aligned)."""
+        """Alignment of QP_ADDR: a 16-byte record, and a whole beat (docs/accelerator.md
+        §0: every base address is beat-aligned)."""
         return max(QP_RECORD_BYTES, self.beat_bytes)
 
     @property
@@ -232,7 +232,7 @@ def output_bytes(flags, mac):
 
 
 def requantizes(flags, mac):
-    """Requantization applies: INT8 without OUT_RAW (FRONTEND "Decisions taken")."""
+    """Requantization applies: INT8 without OUT_RAW (docs/accelerator.md §0)."""
     return mac == "int8" and not flags & OUT_RAW
 
 

@@ -1,10 +1,10 @@
 """The read DMA's burst planner: a 2-D strided read as the AXI bursts the hardware issues
-(FRONTEND §3.2 ``AxiReadDma``, §4.2).
+(docs/accelerator.md §3.2 ``AxiReadDma``, §4.2).
 
 A :class:`ReadCommand` reads ``rows`` rows of ``row_bytes`` bytes, row ``r`` starting at
 ``addr + r·stride``. Each row is ``ceil(row_bytes / W)`` beats of ``W = D/8`` bytes, the last
 one padded with whatever follows the row in memory. Addresses and strides are multiples of
-``W`` (FRONTEND "Decisions taken", alignment), so every row starts on a beat.
+``W`` (docs/accelerator.md §0, alignment), so every row starts on a beat.
 
 :func:`plan_bursts` cuts the read into INCR bursts exactly as ``hdl.dma.read.AxiReadDma``
 does: when the stride equals a row's beats (``stride == row_beats·W``) the rows are adjacent

@@ -1,4 +1,4 @@
-"""FP8 (OCP OFP8 E4M3 / E5M2) codes, conversion, and exact dot products (NUMERICS.md §1–§2).
+"""FP8 (OCP OFP8 E4M3 / E5M2) codes, conversion, and exact dot products (docs/numerics.md §1–§2).
 
 Every result is an exact integer function of the code bits: products are exact, sums are
 exact Kulisch integers in units of ``2^L``, and the only rounding is one RNE to binary32.
@@ -54,7 +54,7 @@ def _table(fmt):
 
 
 def decode_table(fmt):
-    """Integer form of all 256 codes of ``fmt`` (NUMERICS.md §1.1).
+    """Integer form of all 256 codes of ``fmt`` (docs/numerics.md §1.1).
 
     A finite code decodes to ``v = (−1)^sign · sig · 2^exp`` with
     ``sig = M if E == 0 else M + 2^m`` and ``exp = max(E, 1) − bias − m``.
@@ -87,7 +87,7 @@ def _check_codes(name, x, *, matrix=False):
 
 
 def fp8_to_float(codes, fmt):
-    """Exact float64 values of FP8 codes (NUMERICS.md §1.1).
+    """Exact float64 values of FP8 codes (docs/numerics.md §1.1).
 
     Parameters
     ----------
@@ -112,7 +112,7 @@ def fp8_to_float(codes, fmt):
 
 
 def f32_to_fp8(x, fmt, *, saturate=False):
-    """Convert binary32 values to FP8 codes (NUMERICS.md §1.2, OFP8 §5.2 Table 3).
+    """Convert binary32 values to FP8 codes (docs/numerics.md §1.2, OFP8 §5.2 Table 3).
 
     RNE on the mantissa first, as if the exponent were unbounded, then the range check on the
     rounded magnitude. All arithmetic is on integers taken from the float32 bit patterns.
@@ -150,7 +150,7 @@ def f32_to_fp8(x, fmt, *, saturate=False):
             f"x must be float32, got {x.dtype}: cast to float32 yourself first. The golden model "
             "converts only binary32 to FP8, because float64 input is rounded twice (first to "
             "float32, then to FP8), which breaks ties: np.float64(1.0625 + 2**-40) gives 1.0 "
-            "instead of 1.125 in E4M3 (NUMERICS.md §1.2, §6.3)"
+            "instead of 1.125 in E4M3 (docs/numerics.md §1.2, §6.3)"
         )
     f = fp8_format(fmt)
     m = f.man_bits
@@ -211,7 +211,7 @@ def _round_int_to_f32(n, lsb_exp):
 
 
 def int_to_f32_rne(n, lsb_exp):
-    """``n · 2^lsb_exp`` rounded once to binary32, ties to even (NUMERICS.md §2.4).
+    """``n · 2^lsb_exp`` rounded once to binary32, ties to even (docs/numerics.md §2.4).
 
     The rounding is done on the Python int: leading-one position, a 24-bit quotient, the
     remainder against half an ULP, one increment (which may carry into the next binade).
@@ -245,7 +245,7 @@ def int_to_f32_rne(n, lsb_exp):
 
 
 def finalize_f32(sums, nan, pinf, ninf, lsb_exp):
-    """Output rule of NUMERICS.md §2.5: the flags, else one RNE rounding of the sum (§2.4).
+    """Output rule of docs/numerics.md §2.5: the flags, else one RNE rounding of the sum (§2.4).
 
     ``NaN or (PINF and NINF)`` → canonical NaN 0x7FC00000; else ``PINF`` → +Inf; else
     ``NINF`` → −Inf; else ``int_to_f32_rne(sum, lsb_exp)`` (exact zero → +0.0).
@@ -278,7 +278,7 @@ def finalize_f32(sums, nan, pinf, ninf, lsb_exp):
 
 @dataclass(frozen=True)
 class Fp8Gemm:
-    """Exact FP8 GEMM ``C = A·B`` (NUMERICS.md §2.2–§2.5).
+    """Exact FP8 GEMM ``C = A·B`` (docs/numerics.md §2.2–§2.5).
 
     Members
     -------
@@ -310,7 +310,7 @@ def _fixed(codes, fmt):
     return np.where(t["sign"] == 1, -fixed, fixed)[codes]
 
 
-# Why float64 is exact here (the int64 limb matmul of NUMERICS.md §2.8, done by BLAS): the
+# Why float64 is exact here (the int64 limb matmul of docs/numerics.md §2.8, done by BLAS): the
 # floor split x = hi·2^16 + lo of an integer |x| < 2^32 (E5M2 reaches 7·2^29) gives
 # lo ∈ [0, 2^16) and hi ∈ [−2^16, 2^16), so every limb product is an integer of magnitude
 # ≤ 2^32. A dot product of at most 2^21 of them has every partial sum, in any order and with or
@@ -322,7 +322,7 @@ _F64_EXACT_TERMS = 1 << 21
 
 def _exact_matmul(x, y):
     """``x @ y`` as exact Python ints for int64 ``x`` (M, K) and ``y`` (K, N) below 2^32 in
-    magnitude: the limb-split matmul of NUMERICS.md §2.8."""
+    magnitude: the limb-split matmul of docs/numerics.md §2.8."""
     mask = (1 << _LIMB_BITS) - 1
     # Floor split: x = hi·2^16 + lo with lo ∈ [0, 2^16) and |hi| ≤ 2^16 (see above).
     x_hi, x_lo = (x >> _LIMB_BITS).astype(np.float64), (x & mask).astype(np.float64)
@@ -347,7 +347,7 @@ def _any_pair(p, q):
 
 
 def fp8_matmul_exact(a, b, fa, fb):
-    """``C = A·B`` for FP8 codes, exactly as NUMERICS.md §2.8 defines it.
+    """``C = A·B`` for FP8 codes, exactly as docs/numerics.md §2.8 defines it.
 
     Products are exact, the finite ones are summed exactly as integers in units of
     ``2^L`` (§2.2), special values set sticky flags (§2.5), and each output is rounded once

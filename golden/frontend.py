@@ -1,15 +1,15 @@
-"""The memory front end in NumPy: configuration, tiled GEMM loop and cycle bound (FRONTEND §3–§4).
+"""The memory front end in NumPy: configuration, tile loop and cycle bound (accelerator §3–§4).
 
-:func:`tile_loop` lists the controller's loop nest of FRONTEND §3.3 (m-blocks, n-tiles,
+:func:`tile_loop` lists the controller's loop nest of docs/accelerator.md §3.3 (m-blocks, n-tiles,
 k-tiles, strips, folds) as records, one per k-tile with its folds and their accumulator
 sideband ``{acc_base, first, emit}``. :func:`frontend_gemm` runs a GEMM through exactly that
 loop, with the bias as the initial partial sum and requantization (or the raw sums) on emit;
 it must equal the untiled models (``golden.int8.gemm_int8`` with ``golden.requant``, and
 ``golden.fp8.fp8_matmul_exact``). :func:`frontend_cycles` is the tile-level cycle bound of
-FRONTEND §4.2. Nothing here imports Amaranth: the same code serves the generator, the
+docs/accelerator.md §4.2. Nothing here imports Amaranth: the same code serves the generator, the
 testbenches and the reports.
 
-This module will move beside ``golden.perf`` once that file settles (FRONTEND §4.5).
+This module will move beside ``golden.perf`` once that file settles (docs/accelerator.md §4.5).
 """
 
 import numbers
@@ -33,7 +33,7 @@ from golden.requant import (
     requantize,
 )
 
-# --- FLAGS register (FRONTEND §2.3, offset 0x04C) --------------------------------------------
+# --- FLAGS register (accelerator §2.3, offset 0x04C) --------------------------------------------
 
 #: Activations are uint8 (INT8 only).
 ACT_UNSIGNED = 1 << 0
@@ -41,9 +41,9 @@ ACT_UNSIGNED = 1 << 0
 OUT_RAW = 1 << 1
 #: Requantize with the per-channel QP records instead of Q_MULT / Q_SHIFT (INT8 only).
 PER_CHANNEL_Q = 1 << 2
-#: Start each accumulator column at its QP record's bias (INT8 only, NUMERICS §3.3).
+#: Start each accumulator column at its QP record's bias (INT8 only, docs/numerics.md §3.3).
 BIAS_EN = 1 << 3
-#: FP8 kinds: write E4M3 codes (saturating, NUMERICS §1.2) instead of binary32. FRONTEND
+#: FP8 kinds: write E4M3 codes (saturating, docs/numerics.md §1.2) instead of binary32. FRONTEND
 #: "Decisions taken" asks for this flag but §2.3 assigns it no bit; bit 4 is a proposal.
 OUT_FP8 = 1 << 4
 
@@ -62,7 +62,7 @@ _INT8_ONLY_FLAGS = ACT_UNSIGNED | PER_CHANNEL_Q | BIAS_EN
 FP8_KINDS = {"e4m3": ("e4m3", "e4m3"), "e5m2": ("e5m2", "e5m2"), "e4m3xe5m2": ("e4m3", "e5m2")}
 MAC_KINDS = ("int8", *FP8_KINDS)
 
-# --- Generator parameters (FRONTEND "Decisions taken", §2.2, §2.3 HWCFG fields) -------------
+# --- Generator parameters (docs/accelerator.md §0, §2.2, §2.3 HWCFG fields) -------------
 
 #: AXI data widths D in bits.
 DATA_WIDTHS = (64, 128, 256)
@@ -80,16 +80,16 @@ ARRAY_DIM_LIMIT = 128
 AXI_BOUNDARY_BYTES = 4096
 #: Bytes of one per-channel QP record {int32 bias, u32 mult, u8 shift, u8 rsv[7]}.
 QP_RECORD_BYTES = 16
-#: Output kinds of the cycle model and their bytes per element (ob of FRONTEND §4.1).
+#: Output kinds of the cycle model and their bytes per element (ob of docs/accelerator.md §4.1).
 OUTPUT_BYTES = {"int8": 1, "raw": 4, "fp8": 1}
-#: Start rules of the cycle model (FRONTEND §4.2): compute starts when the first fold's rows
+#: Start rules of the cycle model (accelerator §4.2): compute starts when the first fold's rows
 #: have landed (``row``) or when the whole first tile has (``tile``).
 START_RULES = ("row", "tile")
 
 
 @dataclass(frozen=True)
 class FrontendConfig:
-    """Generator parameters of the memory front end, beside ``ArrayConfig`` (FRONTEND §0, §2).
+    """Generator parameters of the memory front end, beside ``ArrayConfig`` (accelerator §0, §2).
 
     Parameters
     ----------
@@ -102,14 +102,14 @@ class FrontendConfig:
     outstanding_reads : int
         Read bursts in flight, 1 to 255 (the depth of the DMA's tag FIFO).
     tile_m, tile_n, tile_k : int
-        Tiles Tm, Tn, Tk, 1 to 65535. The defaults 64/64/256 are FRONTEND's recommendation
-        for a 16×16 array on a 128-bit bus (§0.3, §4.4). ``tile_n`` and ``tile_k`` must be
+        Tiles Tm, Tn, Tk, 1 to 65535. The defaults 64/64/256 are the recommended tiles
+        for a 16×16 array on a 128-bit bus (accelerator §0, §4.4). ``tile_n`` and ``tile_k`` must be
         multiples of the beat size ``D/8``: base addresses and strides are beat-aligned
-        (FRONTEND "Decisions taken", DESC_ALIGN), so the byte offsets ``n0`` of a B or C tile
+        (docs/accelerator.md §0, DESC_ALIGN), so the byte offsets ``n0`` of a B or C tile
         and ``k0`` of an A tile must be too.
     requant_lanes : int or None
         Requantizer multipliers shared by the array's C columns, 1 to 128; ``None`` means
-        one per column (FRONTEND §3.2, §6).
+        one per column (docs/accelerator.md §3.2, §6).
     """
 
     data_width: int = 128
@@ -162,7 +162,7 @@ class FrontendConfig:
         return self.requant_lanes
 
 
-# --- The tile loop (FRONTEND §3.3) ------------------------------------------------------------
+# --- The tile loop (accelerator §3.3) ------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -210,7 +210,7 @@ class FoldCmd:
 
 @dataclass(frozen=True)
 class Tile:
-    """One k-tile of one C tile, with its loads and folds (FRONTEND §3.3).
+    """One k-tile of one C tile, with its loads and folds (docs/accelerator.md §3.3).
 
     Members
     -------
@@ -259,7 +259,7 @@ def _check_dim(name, value):
 
 
 def tile_loop(m, k, n, *, rows, cols, config):
-    """Iterate over the tiles of a GEMM in the controller's order (FRONTEND §3.3).
+    """Iterate over the tiles of a GEMM in the controller's order (docs/accelerator.md §3.3).
 
     ::
 
@@ -347,7 +347,7 @@ def tile_loop(m, k, n, *, rows, cols, config):
 
 
 def accumulator_rows(cols, config):
-    """Rows of the accumulator the loop addresses: ``Tm · ceil(Tn / C)`` (FRONTEND §3.2)."""
+    """Rows of the accumulator the loop addresses: ``Tm · ceil(Tn / C)`` (accelerator §3.2)."""
     cols = check_int("cols", cols, 1, ARRAY_DIM_LIMIT)
     return config.tile_m * ceil(config.tile_n / cols)
 
@@ -420,14 +420,14 @@ def frontend_gemm(
     qp_mult=None,
     qp_shift=None,
 ):
-    """Run ``C = A·B`` through the front end's tile loop, fold by fold (FRONTEND §3.3, §3.4).
+    """Run ``C = A·B`` through the front end's tile loop, fold by fold (accelerator §3.3, §3.4).
 
     Each fold adds ``A[m0:m0+tm, k0:k0+R] · B[k0:k0+R, n0:n0+C]`` into accumulator rows
     ``acc_base …``; a fold marked ``first`` starts from the bias (``BIAS_EN``) or zero, and a
-    fold marked ``emit`` sends its rows out: requantized to int8 (NUMERICS §3.6) with the
+    fold marked ``emit`` sends its rows out: requantized to int8 (docs/numerics.md §3.6) with the
     per-tensor or per-channel (M, n), or raw. The INT8 accumulator wraps at ``acc_width``
-    bits after every fold (NUMERICS §3.2); FP8 sums are exact Kulisch integers with sticky
-    special-value flags, rounded once to binary32 on emit (NUMERICS §2.4, §2.5).
+    bits after every fold (docs/numerics.md §3.2); FP8 sums are exact Kulisch integers with sticky
+    special-value flags, rounded once to binary32 on emit (docs/numerics.md §2.4, §2.5).
 
     Parameters
     ----------
@@ -443,7 +443,7 @@ def frontend_gemm(
         ``"int8"``, ``"e4m3"``, ``"e5m2"`` or ``"e4m3xe5m2"``.
     acc_width : int or None
         W, the INT8 accumulator width (1 to 64); required for ``mac="int8"``, ignored for
-        FP8, whose accumulator is exact by construction (NUMERICS §2.3).
+        FP8, whose accumulator is exact by construction (docs/numerics.md §2.3).
     flags : int
         FLAGS register bits: :data:`ACT_UNSIGNED`, :data:`OUT_RAW`, :data:`PER_CHANNEL_Q`,
         :data:`BIAS_EN` (INT8), :data:`OUT_FP8` (FP8).
@@ -576,12 +576,12 @@ def _gemm_fp8(a, b, loop, acc_rows, cols, mac, flags):
     return c
 
 
-# --- Cycle model (FRONTEND §4) ----------------------------------------------------------------
+# --- Cycle model (accelerator §4) ----------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class TileCycles:
-    """Cycle terms of one k-tile (FRONTEND §4.2), exact rationals.
+    """Cycle terms of one k-tile (docs/accelerator.md §4.2), exact rationals.
 
     Members
     -------
@@ -606,7 +606,7 @@ class TileCycles:
 
 @dataclass(frozen=True)
 class Traffic:
-    """DRAM bytes per tensor (FRONTEND §4.2): logical bytes, as the formulas count them."""
+    """DRAM bytes per tensor (accelerator §4.2): logical bytes, as the formulas count them."""
 
     a: int
     b: int
@@ -624,13 +624,13 @@ class Traffic:
 
 @dataclass(frozen=True)
 class FrontendCycles:
-    """The front end's tile-level cycle bound of one GEMM (FRONTEND §4.2).
+    """The front end's tile-level cycle bound of one GEMM (docs/accelerator.md §4.2).
 
     Members
     -------
     bound : int
         ``ceil(max(prologue + steady, output_end) + epilogue)``: the RTL's START→DONE
-        cycles must not exceed it with a fixed-latency memory (FRONTEND "Decisions taken").
+        cycles must not exceed it with a fixed-latency memory (docs/accelerator.md §0).
     prologue : Fraction
         Cycles before the first fold can start.
     tiles : tuple of TileCycles
@@ -667,7 +667,7 @@ class FrontendCycles:
 
     @property
     def utilization(self):
-        """``U = (M·K·N/(R·C)) / bound`` (FRONTEND §4.2)."""
+        """``U = (M·K·N/(R·C)) / bound`` (docs/accelerator.md §4.2)."""
         return float(self.mac_cycles / self.bound)
 
     @property
@@ -677,7 +677,7 @@ class FrontendCycles:
 
 
 def bus_efficiency(burst_beats, outstanding, latency):
-    """``η(b) = min(1, O·b / (L + b))``: Little's law for O bursts of b beats (FRONTEND §4.2).
+    """``η(b) = min(1, O·b / (L + b))``: Little's law for O bursts of b beats (accelerator §4.2).
 
     ``burst_beats`` may be an average (a Fraction); the result is an exact Fraction.
     """
@@ -691,7 +691,7 @@ def _read_time(rows, row_beats, merged, config, latency):
     """Cycles to read ``rows`` rows of ``row_beats`` beats at their bus efficiency.
 
     Rows whose stride equals their length are one contiguous transfer (the DMA merges them,
-    FRONTEND §3.2); either way bursts are cut at :attr:`FrontendConfig.burst_beats`.
+    docs/accelerator.md §3.2); either way bursts are cut at :attr:`FrontendConfig.burst_beats`.
     """
     total = rows * row_beats
     if total == 0:
@@ -720,7 +720,7 @@ def frontend_cycles(
     requant_latency=4,
     write_latency=16,
 ):
-    """Tile-level cycle bound of a GEMM through the front end (FRONTEND §4.2).
+    """Tile-level cycle bound of a GEMM through the front end (docs/accelerator.md §4.2).
 
     ``T = max(T_pro + Σ_i max(T_c(i), T_r(i+1)), T_out_end) + T_epi`` over the k-tiles of
     :func:`tile_loop`, where
@@ -736,13 +736,14 @@ def frontend_cycles(
       the array one per cycle), for ``tm · max(ceil(C/lanes), ceil(n_len·ob/W))`` cycles (the
       requantizer's lanes, and a strip row's write beats). With one lane per column and
       ``C·ob ≤ W`` that is one row per cycle, never later than the array, and T reduces to
-      FRONTEND §4.2's formula;
+      docs/accelerator.md §4.2's formula;
     - ``T_pro = L + A_0 + first fold's B`` (``start="row"``) or ``L + A_0 + B_0``
       (``start="tile"``); the rest of tile 0's loads (B after the first fold, QP) is added
       to the read term of tile 0;
     - ``T_epi = R + C + 1 + mac_latency + 1 + requant_latency + write_latency``.
 
-    Where this departs from FRONTEND.md's numbers:
+    Where this departs from the first-order formulas and figures of the original design
+    (docs/accelerator.md §4.2 summarizes them):
 
     - **First fold** (row start): the doc's ``R·C/W`` beats assume B arrives strip by strip,
       but B comes in k-rows of ``tn`` bytes, so the first fold needs ``min(R, tk)`` whole
@@ -795,7 +796,7 @@ def frontend_cycles(
         Row strides in bytes (``None``: dense rows, K and N rounded up to W). ``b_stride``
         must be ``None`` when ``b_packed``.
     requant_latency, write_latency : int
-        Epilogue terms (FRONTEND §3.2: the requantizer has 4 cycles of latency).
+        Epilogue terms (docs/accelerator.md §3.2: the requantizer has 4 cycles of latency).
 
     Returns
     -------

@@ -1,4 +1,4 @@
-"""INT8 multiply-accumulate arithmetic (NUMERICS.md §3.1–§3.2).
+"""INT8 multiply-accumulate arithmetic (docs/numerics.md §3.1–§3.2).
 
 Products are int8 weights times int8 or uint8 activations; the accumulator is a W-bit
 two's-complement register that wraps. Wrapping is modular, so the result does not depend on

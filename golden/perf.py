@@ -1,4 +1,4 @@
-"""Analytical cycle model of the generated hardware (DESIGN.md, Performance reference).
+"""Analytical cycle model of the generated hardware (docs/performance.md, Performance tiers).
 
 :func:`stream_cycles` is the exact cycle count of a GEMM streamed through the array with no
 stalls, given the top's latency; ``hdl.cycles.cycles_for`` supplies that latency from the
@@ -63,7 +63,7 @@ def stream_cycles(rows, cols, m, k, n, *, latency):
 
 
 def tier_cycles(rows, cols, m, k, n):
-    """Reference cycle counts of DESIGN.md's performance tiers for a WS GEMM.
+    """Reference cycle counts of the performance tiers of docs/performance.md for a WS GEMM.
 
     Returns a dict with ``T1`` (no weight double buffering, SCALE-Sim WS), ``T2`` (double
     buffered, array drains between folds), ``T3`` (folds back to back) and ``ideal`` (every

@@ -1,9 +1,9 @@
-"""INT8 requantization: bias, multiplier encoding and the two rounding schemes (NUMERICS §3.3–§3.6).
+"""INT8 requantization: bias, multiplier encoding and the two rounding schemes (numerics §3.3–§3.6).
 
-The hardware implements decision B of NUMERICS §3.6, a single rounding:
+The hardware implements decision B of docs/numerics.md §3.6, a single rounding:
 ``o = clamp(((acc·M + 2^(n−1)) >> n) + z_o, qmin, qmax)``. The gemmlowp / TFLite default
-(reference A, NUMERICS §3.5) rounds twice and is modelled beside it for comparison and for a
-future compatibility mode. :func:`quantize_multiplier` is the offline float step of NUMERICS
+(reference A, docs/numerics.md §3.5) rounds twice and is modelled beside it for comparison and for a
+future compatibility mode. :func:`quantize_multiplier` is the offline float step of docs/numerics.md
 §3.4 that turns a real scale into the integers ``(M, shift)``; the hardware only ever sees
 ``M`` and ``n = 31 − shift``.
 
@@ -18,16 +18,16 @@ import numpy as np
 
 from golden.int8 import wrap
 
-#: Largest multiplier M: the hardware's multiplier operand is unsigned 31-bit (NUMERICS §3.6).
+#: Largest multiplier M: the hardware's multiplier operand is unsigned 31-bit (numerics §3.6).
 MULT_MAX = (1 << 31) - 1
 #: Range of the right shift n of decision B (n = 31 − shift for TFLite shifts −31..30).
 SHIFT_MIN, SHIFT_MAX = 1, 62
-#: Range of a bias and of the output zero point: int32 registers and QP records (FRONTEND §2.3).
+#: Range of a bias and of the output zero point: int32 registers and QP records (accelerator §2.3).
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
-#: Range of qmin/qmax: the output is int8 (FRONTEND §2.3 Q_CLAMP).
+#: Range of qmin/qmax: the output is int8 (docs/accelerator.md §2.3 Q_CLAMP).
 QMIN_LIMIT, QMAX_LIMIT = -128, 127
-#: Rounding modes of the generator's ``round_mode`` parameter (NUMERICS §3.6).
+#: Rounding modes of the generator's ``round_mode`` parameter (docs/numerics.md §3.6).
 ROUND_MODES = ("half_up", "half_even")
 
 # |acc| < 2^31 and M < 2^31 give |acc·M| < 2^62; adding 2^(n−1) ≤ 2^61 stays below 2^63, so the
@@ -109,12 +109,12 @@ def _finish(y, zero_point, qmin, qmax, scalar):
 
 
 def requantize(acc, mult, shift, zero_point=0, qmin=-128, qmax=127, *, round_mode="half_up"):
-    """Single-rounding requantization, decision B of NUMERICS §3.6.
+    """Single-rounding requantization, decision B of docs/numerics.md §3.6.
 
     ``o = clamp(((acc·M + 2^(n−1)) >> n) + z_o, qmin, qmax)`` with an arithmetic (floor) shift,
     so ties round half toward +∞ (2.5 → 3, −2.5 → −2), bit-identical to ruy and to TFLite
     built with ``TFLITE_SINGLE_ROUNDING``. ``round_mode="half_even"`` is the optional RNE mode
-    (``requant_single_rne`` in NUMERICS): ties go to the even integer.
+    (``requant_single_rne`` in docs/numerics.md): ties go to the even integer.
 
     Exactness: for ``|acc| < 2^31`` every intermediate is below 2^63 and int64 is exact. Wider
     accumulators (W up to 64, so ``acc·M`` up to ``2^94``) are computed on Python ints in
@@ -172,7 +172,7 @@ def requantize(acc, mult, shift, zero_point=0, qmin=-128, qmax=127, *, round_mod
 
 
 def saturating_rounding_doubling_high_mul(a, b):
-    """gemmlowp ``SaturatingRoundingDoublingHighMul`` (ARM VQRDMULH), NUMERICS §3.5.
+    """gemmlowp ``SaturatingRoundingDoublingHighMul`` (ARM VQRDMULH), docs/numerics.md §3.5.
 
     ``round(a·b / 2^31)`` with ties toward +∞ (the nudge is ``2^30`` or ``1 − 2^30``, then a
     division truncating toward zero), and ``2^31 − 1`` for ``a = b = −2^31``.
@@ -231,7 +231,7 @@ def _check_int32_array(name, x):
 
 
 def requant_tflite(acc, mult, shift, zero_point=0, qmin=-128, qmax=127):
-    """Double-rounding requantization of gemmlowp / TFLite's default kernels, NUMERICS §3.5.
+    """Double-rounding requantization of gemmlowp / TFLite's default kernels, docs/numerics.md §3.5.
 
     ``o = clamp(RDBPOT(SRDHM(acc·2^left, M), right) + z_o, qmin, qmax)`` with TFLite's signed
     exponent ``e = 31 − n``, ``left = max(e, 0)`` and ``right = max(−e, 0)``: the same (M, n)
@@ -281,7 +281,7 @@ def requant_tflite(acc, mult, shift, zero_point=0, qmin=-128, qmax=127):
 
 
 def quantize_multiplier(real_multiplier, *, single_rounding=False):
-    """TFLite ``QuantizeMultiplier``: a real scale μ as ``(M, shift)``, NUMERICS §3.4.
+    """TFLite ``QuantizeMultiplier``: a real scale μ as ``(M, shift)``, docs/numerics.md §3.4.
 
     ``q, shift = frexp(μ)`` with ``q ∈ [0.5, 1)``; ``M = round_half_away(q·2^31)``; an ``M``
     of 2^31 becomes 2^30 with ``shift + 1``; ``shift < −31`` flushes to ``(0, 0)``; μ = 0
@@ -327,7 +327,7 @@ def quantize_multiplier(real_multiplier, *, single_rounding=False):
 
 
 def shift_to_n(shift):
-    """The right shift ``n = 31 − shift`` of decision B for a TFLite shift (NUMERICS §3.6).
+    """The right shift ``n = 31 − shift`` of decision B for a TFLite shift (docs/numerics.md §3.6).
 
     Raises ``ValueError`` unless ``shift`` is between −31 and 30 (n between 1 and 62).
     """
@@ -336,11 +336,11 @@ def shift_to_n(shift):
 
 
 def add_bias(acc, bias, acc_width):
-    """The bias as the initial partial sum: ``wrap(bias + acc, W)`` per column (NUMERICS §3.3).
+    """The bias as the initial partial sum: ``wrap(bias + acc, W)`` per column (numerics §3.3).
 
     The accumulator starts at the bias instead of zero and wraps modulo 2^W (§3.2), so adding
     the bias before, between or after the folds gives the same bits. With W < 32 a large
-    int32 bias wraps too (NUMERICS §3.1 sizes W with ``|bias|max`` for that reason).
+    int32 bias wraps too (docs/numerics.md §3.1 sizes W with ``|bias|max`` for that reason).
 
     Parameters
     ----------

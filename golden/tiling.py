@@ -1,4 +1,4 @@
-"""Fold decomposition of a GEMM onto an R×C weight-stationary array (DESIGN.md, Terms).
+"""Fold decomposition of a GEMM onto an R×C weight-stationary array (docs/performance.md).
 
 A fold is one stationary ``rows × cols`` tile of B. Column strips of N are the outer loop and
 K chunks the inner loop, so the K folds of one output strip are consecutive: that is the order

@@ -41,12 +41,12 @@ class ArrayConfig:
         PE columns C (the N direction), 1 to 128.
     mac : str
         MAC kind, one of :data:`MAC_KINDS`: ``int8`` (int8 weights, int8 or uint8
-        activations) or an FP8 pair with exact Kulisch accumulation (NUMERICS.md §2).
+        activations) or an FP8 pair with exact Kulisch accumulation (docs/numerics.md §2).
     max_k : int
         Largest total reduction length K the accumulator must hold without overflow.
     acc_width : int or None
         Accumulator width in bits; ``None`` picks the smallest width that is exact for
-        ``max_k`` with int8 or uint8 activations (NUMERICS.md §3.1).
+        ``max_k`` with int8 or uint8 activations (docs/numerics.md §3.1).
     result_fifo_depth : int or None
         Result rows the output buffer holds. The array never stalls inside, so activations
         are only accepted while a slot is free for their result; ``None`` sizes it for full
@@ -105,7 +105,7 @@ class ArrayConfig:
         if self.acc_width is None:
             self._set("acc_width", need)
         section = "§3.1" if self.mac == "int8" else "§2.3"
-        where = f" for mac={self.mac} max_k={self.max_k} (NUMERICS.md {section})"
+        where = f" for mac={self.mac} max_k={self.max_k} (docs/numerics.md {section})"
         self._set(
             "acc_width",
             check_int("acc_width", self.acc_width, need, ACC_WIDTH_LIMIT[self.mac], where=where),

@@ -1,4 +1,4 @@
-"""Measure the attention tile's output error against float64 softmax attention (NUMERICS §4.2).
+"""Measure the attention tile's output error against float64 softmax attention (numerics §4.2).
 
 The metric is §4.2's: the float64 reference ``O_ref = softmax(S·s)·V`` on the *same* int8
 Q, K, V (or the same integer scores S), so only the tile's own arithmetic is measured.

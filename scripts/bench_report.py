@@ -95,8 +95,8 @@ def markdown(report):
         "## Cycles of the standard shapes (cycle model)",
         "",
         "`cycles` is the exact count of the RTL (`hdl.cycles.cycles_for`, first weight beat to "
-        "last result, no stalls); T1/T2/T3/ideal are DESIGN.md's reference tiers; utilization is "
-        "M·K·N / (R·C·cycles).",
+        "last result, no stalls); T1/T2/T3/ideal are the reference tiers of docs/performance.md; "
+        "utilization is M·K·N / (R·C·cycles).",
     ]
     for shape_index, (name, (m, k, n)) in enumerate(report["shapes"].items()):
         lines += [

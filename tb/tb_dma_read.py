@@ -338,7 +338,7 @@ async def latency_and_throughput(dut):
     assert tb.monitors[1].stats.stalled == 0  # forwarded in the cycle it came
     span = r_beats[-1][0] - ars[0].cycle + 1
     # In steady state a window of O bursts repeats every max(O·b, L + b + 1) cycles: one
-    # cycle more per round trip than FRONTEND §4.2's eta(b) = min(1, O·b / (L + b)).
+    # cycle more per round trip than docs/accelerator.md §4.2's eta(b) = min(1, O·b / (L + b)).
     period = max(o * b, tb.ram.latency + b + 1)
     if len(ars) >= 2 * o:
         assert ars[-1].cycle - ars[-1 - o].cycle == period

@@ -84,7 +84,7 @@ def operands(cfg, rng, m, k, n, *, act_unsigned=False, special_rate=None):
 
 
 # --- a reference GEMM from first principles -------------------------------------------------
-# Plain Python loops over ints and Fractions, written from NUMERICS.md §2–§3 without the golden
+# Plain Python loops over ints and Fractions, written from docs/numerics.md §2–§3 without the golden
 # model's vectorized routines or the fold bookkeeping, so a bug there cannot hide in both the
 # testbench's assembly and the expectation.
 
@@ -163,7 +163,7 @@ def reference_gemm(cfg, a, b, *, act_unsigned=False):
 
 def assert_same_result(cfg, got, want, what=""):
     """Assert two GEMM outputs are identical: integers for INT8; for FP8 binary32 bit
-    patterns, NaNs as the canonical ``0x7FC00000`` (NUMERICS.md §2.5)."""
+    patterns, NaNs as the canonical ``0x7FC00000`` (docs/numerics.md §2.5)."""
     got = np.asarray(got)
     want = np.asarray(want)
     assert got.shape == want.shape, f"{what}: shape {got.shape}, expected {want.shape}"

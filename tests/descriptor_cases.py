@@ -1,8 +1,8 @@
 """Descriptor cases shared by the golden and the hardware descriptor-check tests: a table of
-illegal descriptors (FRONTEND §5.2 item 5) and legal edge cases with their expected codes, and
+illegal descriptors (accelerator §5.2 item 5) and legal edge cases with their expected codes, and
 a random descriptor generator biased to the edges of every check.
 
-Expected codes in :data:`CASES` are worked out by hand from FRONTEND §2.3, not computed by
+Expected codes in :data:`CASES` are worked out by hand from accelerator §2.3, not computed by
 ``golden.descriptor``.
 """
 

@@ -3,7 +3,7 @@
 gaps, a reset in the middle of a strip, the INT8 wrap and the FP8 exact sum rounded once.
 
 Expected rows are computed here from the input partial sums with plain Python ints: the W-bit
-wrap for INT8 (NUMERICS.md §3.2); for FP8 the exact sum with the flags ORed (§2.5), rounded
+wrap for INT8 (docs/numerics.md §3.2); for FP8 the exact sum with the flags ORed (§2.5), rounded
 once to binary32 by the golden model's ``finalize_f32`` (§2.4).
 """
 

@@ -49,7 +49,7 @@ def code_of(value, fmt):
 
 def tie_jobs(fa, fb):
     """Sums exactly halfway between two binary32 values, 2^24 + 1 and 2^24 + 3 Kulisch units:
-    ties to even round the first down and the second up (NUMERICS.md §2.4)."""
+    ties to even round the first down and the second up (docs/numerics.md §2.4)."""
     finite = [fp8_value(c, fa) for c in range(1, 128)], [fp8_value(c, fb) for c in range(1, 128)]
     tiny_a, tiny_b = (min(v for v in values if v > 0) for values in finite)
     unit = tiny_a * tiny_b  # the smallest product is one Kulisch unit
@@ -66,7 +66,7 @@ def tie_jobs(fa, fb):
 
 
 def edge_jobs(fa, fb, rows, cols):
-    """NUMERICS.md §6.4–§6.8 through the array: max magnitude, cancellation, specials, zeros."""
+    """numerics §6.4–§6.8 through the array: max magnitude, cancellation, specials, zeros."""
     big_a = 0x7E if fa == "e4m3" else 0x7B
     big_b = 0x7E if fb == "e4m3" else 0x7B
     k = 2 * rows + 1

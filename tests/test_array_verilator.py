@@ -47,7 +47,7 @@ def random_shapes(rng, rows, cols, count):
 
 
 def extreme_jobs(rows, cols):
-    """All −128, all 127, alternating signs, and uint8 255 × −128 (NUMERICS.md §6.10, §6.21)."""
+    """All −128, all 127, alternating signs, and uint8 255 × −128 (numerics §6.10, §6.21)."""
     m, k, n = rows + 1, 2 * rows + 1, cols + 1
     alternating = np.fromfunction(lambda i, j: np.where((i + j) % 2, 127, -128), (m, k), dtype=int)
     return [

@@ -5,7 +5,7 @@ Every unit runs with a producer testbench per input stream and a consumer per ou
 (``sim_streams``), random gaps on every input and random backpressure on every output, and is
 compared with the golden functions: ``exp_core`` (exhaustively), ``softmax_int``,
 ``row_reciprocal``, ``div_rhu``, ``golden.requant.requantize`` and the tile's own trace
-(``attention_from_scores(..., trace=True)``). The rows of NUMERICS §6 items 14–19, 21 and 22
+(``attention_from_scores(..., trace=True)``). The rows of docs/numerics.md §6 items 14–19, 21 and 22
 each appear in an edge-case test; fixed latencies are checked in runs without stalls.
 """
 
@@ -45,7 +45,7 @@ from hdl.attention.layouts import (
 
 #: ``(Me, ne)`` with ``u = S`` exactly (μ_e = 2^30 / 2^30): edge rows are written in u units.
 IDENTITY = (1 << 30, 30)
-#: The worked example of NUMERICS §4.2: s = 0.004, F = 6.
+#: The worked example of docs/numerics.md §4.2: s = 0.004, F = 6.
 EXAMPLE_SCALE = (1586259973, 32)
 
 
@@ -276,7 +276,7 @@ def test_softmax_random_rows(name, seed):
 
 
 def edge_rows(f):
-    """NUMERICS §6 items 14–19 in u units (use with IDENTITY): ``(name, scores, mask)``."""
+    """docs/numerics.md §6 items 14–19 in u units (use with IDENTITY): ``(name, scores, mask)``."""
     sat = 16 << f  # (EB+1)·2^F
     rows = [
         ("flat-1", [7], [1]),
@@ -515,7 +515,7 @@ def row_values(beats, rows, cols):
 
 
 def divider_rows(rng, l_width, acc_width):
-    """``(L, O_acc row)`` pairs of NUMERICS §6 item 22 and §4.1's extremes: exact ties of
+    """``(L, O_acc row)`` pairs of docs/numerics.md §6 item 22 and §4.1's extremes: exact ties of
     ``O_acc·2^16 / L`` (L a multiple of 2^17), near ties (within 2^−8 of a half), L = 1, L a
     power of two, L at its maximum, V = −128 and 127 extremes (O_acc = −128·L, 127·L, the
     uint8 × int8 product of §6 item 21), L = 0, and random rows with |O_acc| ≤ 222·L (and

@@ -59,7 +59,7 @@ def test_config_integer_fields_take_numpy_integers_as_int(dtype):
 
 def test_config_derives_exact_width_and_full_rate_fifo():
     cfg = ArrayConfig(rows=8, cols=4)
-    assert cfg.acc_width == 28  # NUMERICS.md §3.1, K = 4096
+    assert cfg.acc_width == 28  # docs/numerics.md §3.1, K = 4096
     # uint8 activations (Pmax 32640) need one more bit than int8 (32) at K = 131071.
     assert ArrayConfig(max_k=131071).acc_width == 33
     assert ArrayConfig(max_k=65536).acc_width == 32
@@ -69,7 +69,7 @@ def test_config_derives_exact_width_and_full_rate_fifo():
 
 
 def test_config_fp8_widths_and_latency():
-    # NUMERICS.md §2.3 at K = 4096.
+    # docs/numerics.md §2.3 at K = 4096.
     assert ArrayConfig(mac="e4m3").acc_width == 49
     assert ArrayConfig(mac="e5m2").acc_width == 77
     assert ArrayConfig(mac="e4m3xe5m2").acc_width == 63

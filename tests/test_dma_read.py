@@ -179,7 +179,7 @@ class ReadSlave:
             assert (arsize, arburst, arcache, arprot, arid, arlock) == (
                 w.bit_length() - 1,
                 Burst.INCR.value,
-                0b0011,  # ARCACHE: normal non-cacheable bufferable (FRONTEND §2.2)
+                0b0011,  # ARCACHE: normal non-cacheable bufferable (docs/accelerator.md §2.2)
                 0b010,  # ARPROT: unprivileged, non-secure, data
                 0,
                 0,
@@ -626,7 +626,7 @@ def test_dma_read_error_drains_in_flight(seed):
 
 
 def test_dma_read_verilog_ports():
-    """The AR/R ports take conventional names and the constants are what FRONTEND §2.2 asks."""
+    """The AR/R ports take conventional names and the constants are what accelerator §2.2 asks."""
     from amaranth.back import verilog
 
     dut = AxiReadDma(FrontendConfig())

@@ -1,4 +1,4 @@
-"""Golden attention tile (NUMERICS §4) against independent references.
+"""Golden attention tile (docs/numerics.md §4) against independent references.
 
 The oracles here share no code with :mod:`golden.attention`: the LUTs are Appendix A's frozen
 text, rounding is exact rational arithmetic (``fractions``), and the tile is re-derived row by
@@ -33,7 +33,7 @@ from golden.attention import (
 )
 from golden.errors import UsageError
 
-# NUMERICS Appendix A, copied from the document: the frozen, normative tables.
+# docs/numerics.md Appendix A, copied from the document: the frozen, normative tables.
 LUT15_TEXT = """
 32768 32415 32066 31720 31379 31041 30706 30376 30048 29725 29405 29088 28774 28464 28158 27855
 27554 27258 26964 26674 26386 26102 25821 25543 25268 24995 24726 24460 24196 23936 23678 23423

@@ -57,7 +57,7 @@ def test_golden_descriptor_cases_cover_every_check():
 
 
 def test_golden_descriptor_codes_match_frontend_table():
-    """FRONTEND §2.3's codes, plus DESC_OPCODE (0x08) for the reserved opcode field."""
+    """docs/accelerator.md §2.3's codes, plus DESC_OPCODE (0x08) for the reserved opcode field."""
     assert {c.name: int(c) for c in ErrorCode} == {
         "NONE": 0x00,
         "DESC_ZERO_DIM": 0x01,
@@ -75,7 +75,7 @@ def test_golden_descriptor_codes_match_frontend_table():
         "ABORTED": 0x20,
     }
     assert set(ERROR_DESCRIPTIONS) == set(ErrorCode)
-    assert list(CHECK_ORDER[1:]) == sorted(CHECK_ORDER[1:])  # FRONTEND's order after OPCODE
+    assert list(CHECK_ORDER[1:]) == sorted(CHECK_ORDER[1:])  # §2.3's order after OPCODE
 
 
 @pytest.mark.parametrize(

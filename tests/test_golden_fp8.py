@@ -1,6 +1,6 @@
 """Golden FP8 model against independent references: ml_dtypes (codes only), exact rational
 arithmetic with ``fractions`` (sums and rounding), IEEE float64 products (special values), and
-the NUMERICS.md §2.9 / §6 vectors. Helpers compute expected values without the model."""
+the docs/numerics.md §2.9 / §6 vectors. Helpers compute expected values without the model."""
 
 import itertools
 import math

@@ -1,4 +1,4 @@
-"""Golden front end (FRONTEND §3.3, §4): the tiled loop against untiled models, and the cycle
+"""Golden front end (accelerator §3.3, §4): the tiled loop against untiled models, and the cycle
 bound against the worked example and hand arithmetic."""
 
 from fractions import Fraction
@@ -53,7 +53,10 @@ def test_config_defaults():
         ({"max_burst": 0}, "max_burst must be between 1 and 256, got 0"),
         ({"max_burst": 257}, "max_burst must be between 1 and 256, got 257"),
         ({"outstanding_reads": 0}, "outstanding_reads must be between 1 and 255, got 0"),
-        ({"outstanding_reads": True}, "outstanding_reads must be an integer between 1 and 255, got True"),
+        (
+            {"outstanding_reads": True},
+            "outstanding_reads must be an integer between 1 and 255, got True",
+        ),
         ({"tile_m": 0}, "tile_m must be between 1 and 65535, got 0"),
         ({"tile_m": 65536}, "tile_m must be between 1 and 65535, got 65536"),
         ({"tile_n": 40}, r"tile_n must be a multiple of the bus width in bytes \(16 at "),
@@ -279,7 +282,7 @@ def test_int8_long_k_with_bias_and_per_channel(tiles, seed):
 
 @pytest.mark.parametrize("width", [16, 20, 33, 40, 64])
 def test_int8_accumulator_wraps_and_raw_keeps_the_low_32_bits(width):
-    """All −128·−128 products overflow narrow accumulators (NUMERICS §6.11); the wrap is
+    """All −128·−128 products overflow narrow accumulators (docs/numerics.md §6.11); the wrap is
     modular, so the fold order does not matter. Wider than 32 bits, OUT_RAW writes the low
     32 bits and requantization sees the full sum."""
     k = 2000
@@ -388,7 +391,7 @@ def test_frontend_gemm_rejects(kwargs, error, message):
         frontend_gemm(a, b, **args)
 
 
-# --- Cycle model: FRONTEND §4.3 worked example, by hand ----------------------------------
+# --- Cycle model: accelerator §4.3 worked example, by hand ----------------------------------
 
 R = C = 16
 MAC_LATENCY = 2  # ArrayConfig's default MAC pipeline
@@ -399,7 +402,7 @@ def model(m=256, k=256, n=256, latency=64, cfg=None, **kwargs):
 
 
 def test_worked_example_4_3_by_hand():
-    """256³ INT8 on 16×16, D = 128, Tm = Tn = 64, Tk = 256, L = 64 (FRONTEND §4.3)."""
+    """256³ INT8 on 16×16, D = 128, Tm = Tn = 64, Tk = 256, L = 64 (docs/accelerator.md §4.3)."""
     tile = model(start="tile", b_packed=True)
     row = model(start="row", b_packed=True)
     for r in (tile, row):
@@ -445,7 +448,7 @@ def test_worked_example_row_major_b_pays_for_short_bursts():
     assert r.bound == 64 + 1_024 + 1_088 + 65_536 + 56
 
 
-# FRONTEND §4.4 rows (256³, 16 × 16, INT8). The table leaves out the QP records, and its A rows
+# accelerator §4.4 rows (256³, 16 × 16, INT8). The table leaves out the QP records, and its A rows
 # are separate bursts (A_STRIDE ≠ K here), so qp_records=False and a_stride=512. ``delta`` is
 # this model minus the doc, worked by hand in the comments.
 TABLE_4_4 = [
@@ -490,7 +493,7 @@ def test_table_4_4_with_qp_records():
 
 def test_bandwidth_bound_bytes_per_mac():
     """Full tiles, K ≤ Tk, η = 1: the read channel needs δ_A/Tn + 1/Tm bytes per MAC, A being
-    reused across the tn columns of a C tile and B across its tm rows. FRONTEND §4.2 writes
+    reused across the tn columns of a C tile and B across its tm rows. accelerator §4.2 writes
     δ_A/Tm + 1/Tn, which only agrees when Tm = Tn."""
     m = k = n = 256
     cfg = FrontendConfig(tile_m=128, tile_n=32)
@@ -562,7 +565,7 @@ def test_monotonic_in_shape(m, k, n, axis, grow, latency, cfg, kwargs):
 @settings(max_examples=100, deadline=None)
 @given(DIMS, DIMS, DIMS, CONFIGS, st.booleans(), st.sampled_from(["int8", "raw"]))
 def test_traffic_matches_the_closed_forms(m, k, n, cfg, qp, output):
-    """FRONTEND §4.2: A·(K ≤ Tk ? 1 : ceil(N/Tn)), B·ceil(M/Tm), C·ob, QP 16·N·ceil(M/Tm)."""
+    """accelerator §4.2: A·(K ≤ Tk ? 1 : ceil(N/Tn)), B·ceil(M/Tm), C·ob, QP 16·N·ceil(M/Tm)."""
     r = frontend_cycles(R, C, MAC_LATENCY, cfg, m, k, n, 10, qp_records=qp, output=output)
     m_blocks, n_tiles = ceil(m / cfg.tile_m), ceil(n / cfg.tile_n)
     assert r.traffic.a == m * k * (1 if k <= cfg.tile_k else n_tiles)

@@ -26,7 +26,7 @@ def python_gemm(a, b, width):
 
 @pytest.mark.parametrize(
     ("k", "width"),
-    # NUMERICS.md §3.1 table, int8×int8 row.
+    # docs/numerics.md §3.1 table, int8×int8 row.
     [
         (1, 16),
         (2, 17),
@@ -55,7 +55,7 @@ def test_acc_width_rejects_bad_k():
 
 
 def test_worked_example_numerics_3_6():
-    """NUMERICS.md §3.6: A·W = 16384 + 16129 + 16384 − 15 = 48882."""
+    """docs/numerics.md §3.6: A·W = 16384 + 16129 + 16384 − 15 = 48882."""
     a = np.array([[-128, 127, -128, 5]])
     w = np.array([[-128], [127], [-128], [-3]])
     assert gemm_int8(a, w, 28)[0, 0] == 48882

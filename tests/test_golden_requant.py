@@ -1,4 +1,4 @@
-"""Golden requantization (NUMERICS §3.3–§3.6) against hand-worked vectors and exact rationals.
+"""Golden requantization (numerics §3.3–§3.6) against hand-worked vectors and exact rationals.
 
 The oracle is ``fractions.Fraction``: ``acc·M / 2^n`` is a rational number, rounded half up
 (decision B) or half to even (Python's ``round`` of a Fraction) with no shift tricks at all.
@@ -36,7 +36,7 @@ def oracle(acc, mult, shift, zero_point=0, qmin=-128, qmax=127, *, even=False):
 
 
 def tflite_oracle(acc, mult, shift, zero_point=0, qmin=-128, qmax=127):
-    """Reference A from its definition (NUMERICS §3.5) on rationals: x·M/2^31 rounded half up,
+    """Reference A from its definition (numerics §3.5) on rationals: x·M/2^31 rounded half up,
     then divided by 2^right and rounded half away from zero."""
     e = 31 - shift
     x = acc * 2 ** max(e, 0)
@@ -58,11 +58,11 @@ shifts = st.integers(1, 62)
 clamps = st.tuples(st.integers(-128, 127), st.integers(-128, 127)).map(sorted)
 
 
-# --- NUMERICS §3.6 worked vectors --------------------------------------------------------
+# --- docs/numerics.md §3.6 worked vectors --------------------------------------------------------
 
 
 def test_worked_example_48882_gives_46():
-    """NUMERICS §3.6: acc = 48882, μ = 0.02·0.005/0.1 = 0.001, z_o = −3 → 46 (A and B)."""
+    """docs/numerics.md §3.6: acc = 48882, μ = 0.02·0.005/0.1 = 0.001, z_o = −3 → 46 (A and B)."""
     a = np.array([[-128, 127, -128, 5]])
     w = np.array([[-128], [127], [-128], [-3]])
     acc = gemm_int8(a, w, 28)[0, 0]
@@ -79,7 +79,7 @@ def test_worked_example_48882_gives_46():
     assert (53_746_327_399_896 + 2**39) >> 40 == 49
 
 
-# μ = 0.5 is M = 2^30, shift 0, n = 31; the table of NUMERICS §3.6 (A, B and RNE rows).
+# μ = 0.5 is M = 2^30, shift 0, n = 31; the table of docs/numerics.md §3.6 (A, B and RNE rows).
 @pytest.mark.parametrize(
     ("acc", "a", "b", "rne"),
     [(5, 3, 3, 2), (-5, -2, -2, -2), (3, 2, 2, 2), (-3, -1, -1, -2), (1, 1, 1, 0), (-1, 0, 0, 0)],
@@ -109,7 +109,7 @@ def test_exact_ties_at_power_of_two_scales(mu, odd):
 
 
 def test_double_rounding_example_mu_0_3():
-    """NUMERICS §3.6: μ = 0.3, acc = −3998: A gives −1200, B −1199 (exact −1199.4000002).
+    """docs/numerics.md §3.6: μ = 0.3, acc = −3998: A gives −1200, B −1199 (exact −1199.4000002).
 
     z_o = 1150 brings both into the int8 range."""
     mult, shift = quantize_multiplier(0.3)
@@ -127,7 +127,7 @@ def test_negative_tie_differs_between_a_and_b():
     assert requantize(2, 2**30, 32) == requant_tflite(2, 2**30, 32) == 1
 
 
-# --- Hand-worked edges (NUMERICS §6.12) --------------------------------------------------
+# --- Hand-worked edges (docs/numerics.md §6.12) --------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -308,7 +308,7 @@ def test_a_and_b_agree_without_a_second_rounding(pair, mult):
 
 
 def test_a_and_b_random_disagreement_is_one_lsb():
-    """Random (acc, μ) with unclamped outputs: A ≠ B for a few per cent of cases (NUMERICS
+    """Random (acc, μ) with unclamped outputs: A ≠ B for a few per cent of cases (docs/numerics.md
     quotes 3.05 % for its own sampling), always by exactly 1, in both directions."""
     rng = np.random.default_rng(20240601)
     mus = 2.0 ** rng.uniform(-20, -1, 20000)
@@ -341,7 +341,7 @@ def test_srdhm_and_rdbpot_known_values():
     assert rounding_divide_by_pot(7, 0) == 7
 
 
-# --- Multiplier encoding (NUMERICS §3.4) -------------------------------------------------
+# --- Multiplier encoding (docs/numerics.md §3.4) -------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -414,7 +414,7 @@ def test_shift_to_n_range():
         shift_to_n(31)
 
 
-# --- Bias as the initial partial sum (NUMERICS §3.3) -------------------------------------
+# --- Bias as the initial partial sum (docs/numerics.md §3.3) -------------------------------------
 
 
 def test_bias_is_added_once_and_wraps(seed):

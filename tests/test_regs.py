@@ -1,4 +1,4 @@
-"""The register map table: its contents against FRONTEND §2.3 (typed in here by hand), its
+"""The register map table: its contents against accelerator §2.3 (typed in here by hand), its
 invariants, the descriptor layout and packing, the configuration words, the C header (compiled
 and run with gcc) and the committed Markdown table."""
 
@@ -23,7 +23,7 @@ from hdl.ctrl.regs import (
 )
 from scripts import regs as writer
 
-#: FRONTEND §2.3: name → (offset, access, reset or None for "—").
+#: docs/accelerator.md §2.3: name → (offset, access, reset or None for "—").
 FRONTEND_MAP = {
     "ID": (0x000, "RO", 0x5359_5358),
     "VERSION": (0x004, "RO", None),
@@ -68,7 +68,7 @@ for _i, _name in enumerate(
     FRONTEND_MAP[f"PERF_{_name}_LO"] = (0x100 + 8 * _i, "RO", 0)
     FRONTEND_MAP[f"PERF_{_name}_HI"] = (0x104 + 8 * _i, "RO", 0)
 
-#: FRONTEND §2.3's fields: register → {field: (msb, lsb)}; OPCODE is this map's choice.
+#: docs/accelerator.md §2.3's fields: register → {field: (msb, lsb)}; OPCODE is this map's choice.
 FRONTEND_FIELDS = {
     "VERSION": {"MAJOR": (31, 16), "MINOR": (15, 8), "PATCH": (7, 0)},
     "HWCFG0": {"ROWS": (7, 0), "COLS": (15, 8), "MAC_KIND": (19, 16), "LOG2_BUS_BYTES": (23, 20),

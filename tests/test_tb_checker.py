@@ -127,7 +127,7 @@ def test_check_job_names_job_shape_seed_and_element(mac, seed):
 
 # --- the assembly of per-fold partial sums, against the independent reference --------------
 
-#: Weight of one Kulisch unit (NUMERICS.md §2.2), written out independently of golden/.
+#: Weight of one Kulisch unit (docs/numerics.md §2.2), written out independently of golden/.
 KULISCH_LSB = {"e4m3": -18, "e5m2": -32, "e4m3xe5m2": -25}
 
 

@@ -1,4 +1,4 @@
-"""binary32 → FP8 output conversion, SAT or NONSAT (NUMERICS.md §1.2)."""
+"""binary32 → FP8 output conversion, SAT or NONSAT (docs/numerics.md §1.2)."""
 
 from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring

@@ -1,4 +1,4 @@
-"""FP8 code → integer operand decoder (NUMERICS.md §1.1, integer form)."""
+"""FP8 code → integer operand decoder (docs/numerics.md §1.1, integer form)."""
 
 from amaranth.hdl import Module, unsigned
 from amaranth.lib import data, wiring

@@ -1,4 +1,4 @@
-"""FP8 multiply with exact fixed-point (Kulisch) accumulation (NUMERICS.md §2.1–§2.5)."""
+"""FP8 multiply with exact fixed-point (Kulisch) accumulation (docs/numerics.md §2.1–§2.5)."""
 
 from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring

@@ -1,4 +1,4 @@
-"""INT8 multiply-accumulate unit (NUMERICS.md §3.1–§3.2)."""
+"""INT8 multiply-accumulate unit (docs/numerics.md §3.1–§3.2)."""
 
 from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import wiring
@@ -19,7 +19,7 @@ class Int8Mac(wiring.Component):
     acc_width : int
         Accumulator width W, 16 to 64. The 9-bit operand only carries int8 or uint8 values,
         so every product lies in [−32640, 16384] and fits 16 bits: the width
-        :class:`~hdl.config.ArrayConfig` derives for ``max_k=1`` (NUMERICS.md §3.1).
+        :class:`~hdl.config.ArrayConfig` derives for ``max_k=1`` (docs/numerics.md §3.1).
     product_register : bool
         Register the product: ``psum_out`` adds the product of the operands presented one
         cycle earlier (:attr:`latency` 1). Otherwise the MAC is combinational.

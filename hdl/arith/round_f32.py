@@ -1,4 +1,4 @@
-"""Exact integer (with special flags) → binary32, one round-to-nearest-even (NUMERICS.md §2.4)."""
+"""Exact integer (with special flags) → binary32, one round-to-nearest-even (numerics §2.4)."""
 
 from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import wiring

@@ -1,4 +1,4 @@
-"""The attention tile's units (NUMERICS §4): the base-2 LUT exp core, the integer softmax
+"""The attention tile's units (docs/numerics.md §4): the base-2 LUT exp core, the integer softmax
 numerator of a query row, the per-row reciprocal, the DIV_RHU divider, the output
 requantisation and the normaliser that chains the last two."""
 

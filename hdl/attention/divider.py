@@ -1,4 +1,4 @@
-"""The exact rounded division of the deferred softmax normalisation (NUMERICS §4.1 step 4,
+"""The exact rounded division of the deferred softmax normalisation (docs/numerics.md §4.1 step 4,
 §4.2 "DIV_RHU in hardware"): ``y = L > 0 ? DIV_RHU(O_acc·2^16, L) : 0``."""
 
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
@@ -12,7 +12,7 @@ from hdl.attention.pipeline import shift_round_half_up, stage
 from hdl.attention.reciprocal import RowReciprocal
 
 #: Width of y (signed): 24 bits hold every y of the single and pre-loaded modes, 25 the
-#: running-max mode's (NUMERICS §4.3); the divider is built for 25.
+#: running-max mode's (docs/numerics.md §4.3); the divider is built for 25.
 Y_WIDTH = 25
 
 

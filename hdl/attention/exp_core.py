@@ -1,4 +1,4 @@
-"""The base-2 LUT exp core of the integer softmax (NUMERICS §4.2)."""
+"""The base-2 LUT exp core of the integer softmax (docs/numerics.md §4.2)."""
 
 from amaranth.hdl import Module, Mux, Shape, Signal, unsigned
 from amaranth.lib import stream, wiring

@@ -12,7 +12,7 @@ from golden.attention import EXP_BITS
 
 #: Width of an exp core output ``e ∈ [0, 2^15]`` (Q0.15 with room for 2^15 itself).
 EXP_WIDTH = EXP_BITS + 1
-#: Width of the reciprocal R of a row sum (NUMERICS §4.2: R saturated to 2^32 − 1).
+#: Width of the reciprocal R of a row sum (docs/numerics.md §4.2: R saturated to 2^32 − 1).
 RECIPROCAL_WIDTH = 32
 #: Output codes of the tile: int8.
 OUT_SHAPE = signed(8)

@@ -1,4 +1,4 @@
-"""Deferred softmax normalisation and the tile's output (NUMERICS §4.1 steps 4 and 5)."""
+"""Deferred softmax normalisation and the tile's output (docs/numerics.md §4.1 steps 4 and 5)."""
 
 from amaranth.hdl import Module, signed, unsigned
 from amaranth.lib import stream, wiring

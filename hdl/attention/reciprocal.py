@@ -1,4 +1,4 @@
-"""The per-row reciprocal of the DIV_RHU divider (NUMERICS §4.2, "DIV_RHU in hardware")."""
+"""The per-row reciprocal of the DIV_RHU divider (docs/numerics.md §4.2, "DIV_RHU in hardware")."""
 
 from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring

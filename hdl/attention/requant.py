@@ -1,4 +1,4 @@
-"""Requantisation B of the attention output (NUMERICS §3.6, §4.1 step 5)."""
+"""Requantisation B of the attention output (docs/numerics.md §3.6, §4.1 step 5)."""
 
 from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring

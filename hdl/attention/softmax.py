@@ -1,5 +1,5 @@
 """The integer softmax numerator of one query row: row max, log2 logits, exp, P and L
-(NUMERICS §4.1–§4.2)."""
+(docs/numerics.md §4.1–§4.2)."""
 
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
@@ -29,7 +29,7 @@ def _check_choice(name, value, choices):
 class SoftmaxRow(wiring.Component):
     """P and L of each query row of scores, bit-exact to ``golden.attention.softmax_int``.
 
-    Per row, over the keys whose ``mask`` bit is set (NUMERICS §4.2)::
+    Per row, over the keys whose ``mask`` bit is set (docs/numerics.md §4.2)::
 
         u_j = (S_j·Me + 2^(ne−1)) >> ne ;  m = max u_j
         P_j = (exp_core(m − u_j)·(2^PB − 1) + 2^14) >> 15 ;  masked keys: P_j = 0

@@ -1,4 +1,4 @@
-"""The accelerator's AXI4-Lite register block (FRONTEND §2.3, §3.2)."""
+"""The accelerator's AXI4-Lite register block (docs/accelerator.md §2.3, §3.2)."""
 
 from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, wiring

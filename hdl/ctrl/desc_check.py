@@ -1,5 +1,5 @@
 """The descriptor check: a latched descriptor gives its error code before any AXI traffic
-(FRONTEND §2.3 "Error codes", §3.2). The reference is :func:`golden.descriptor.check_descriptor`.
+(accelerator §2.3 "Error codes", §3.2). The reference is :func:`golden.descriptor.check_descriptor`.
 """
 
 from amaranth.hdl import Module, Mux, Signal

@@ -1,4 +1,4 @@
-"""The accelerator's register map (FRONTEND §2.3): one table that everything else reads.
+"""The accelerator's register map (docs/accelerator.md §2.3): one table that everything else reads.
 
 :data:`REGS` lists every 32-bit register of the AXI4-Lite window with its offset, access,
 reset value and fields. From it come the CSR block's decode (``hdl.ctrl.csr.AxiLiteCsr``), the
@@ -370,7 +370,7 @@ def _flag(name, bit, description):
 
 RO, RW, RW1C, WO = Access.RO, Access.RW, Access.RW1C, Access.WO
 
-#: The register map (FRONTEND §2.3).
+#: The register map (docs/accelerator.md §2.3).
 REGS = RegisterMap(
     [
         _word("ID", 0x000, RO, ID_VALUE, 'identifies systolix: "SYSX"'),

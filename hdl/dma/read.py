@@ -1,5 +1,5 @@
 """The accelerator's read DMA: 2-D strided reads over the AR/R half of an AXI4 master
-(FRONTEND §2.2, §3.2 ``AxiReadDma``)."""
+(docs/accelerator.md §2.2, §3.2 ``AxiReadDma``)."""
 
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, fifo, stream, wiring
@@ -20,7 +20,7 @@ __all__ = [
     "read_done_layout",
 ]
 
-#: ARCACHE: normal non-cacheable bufferable (FRONTEND §2.2, as verilog-axi's ``axi_dma_rd``).
+#: ARCACHE: normal non-cacheable bufferable (accelerator §2.2, as verilog-axi's ``axi_dma_rd``).
 ARCACHE = 0b0011
 #: ARPROT: unprivileged, non-secure, data access.
 ARPROT = 0b010

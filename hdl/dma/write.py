@@ -1,5 +1,5 @@
 """The accelerator's write DMA: 2-D strided writes over the AW/W/B half of an AXI4 master
-(FRONTEND §2.2, §3.2 ``AxiWriteDma``)."""
+(docs/accelerator.md §2.2, §3.2 ``AxiWriteDma``)."""
 
 from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, fifo, stream, wiring
@@ -20,7 +20,7 @@ __all__ = [
     "write_done_layout",
 ]
 
-#: AWCACHE: normal non-cacheable bufferable (FRONTEND §2.2).
+#: AWCACHE: normal non-cacheable bufferable (docs/accelerator.md §2.2).
 AWCACHE = 0b0011
 #: AWPROT: unprivileged, non-secure, data access.
 AWPROT = 0b010

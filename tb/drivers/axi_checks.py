@@ -7,7 +7,7 @@ AR and R signals as they were during the cycle) and reports every broken rule as
 rising clock edge under cocotb and feeds a checker, so the rules are unit-tested on the host
 without a simulator and applied unchanged to the Verilog.
 
-Master-side rules (FRONTEND §5.2 item 5): ARVALID stays high until ARREADY and the AR payload
+Master-side rules (accelerator §5.2 item 5): ARVALID stays high until ARREADY and the AR payload
 does not change meanwhile; ARLEN + 1 ≤ ``max_burst``; ARSIZE = log2 of the bus bytes; ARBURST
 is INCR; a burst does not cross a 4 KiB boundary; ARID is the expected one; at most
 ``outstanding`` bursts are in flight, counted from the AR handshake to the R handshake of the
