@@ -307,3 +307,17 @@ def verilog_ports(component):
         direction = PortDirection.Input if member.flow == In else PortDirection.Output
         ports[name] = (value, direction)
     return ports
+
+
+#: Channel-name prefixes of the two halves of an AXI4 master port.
+READ_CHANNELS = ("ar", "r")
+WRITE_CHANNELS = ("aw", "w", "b")
+
+
+def axi4_channels_signature(signature, channels):
+    """The members of an :class:`Axi4Signature` whose names start with one of ``channels``
+    (:data:`READ_CHANNELS` or :data:`WRITE_CHANNELS`), as a plain signature: the port of an
+    engine that drives only one half of the bus."""
+    return wiring.Signature(
+        {name: member for name, member in signature.members.items() if name.startswith(channels)}
+    )

@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 from golden.dma import MAX_ROW_BYTES, MAX_ROWS
 from golden.errors import UsageTypeError, check_int
 from golden.frontend import AXI_BOUNDARY_BYTES, FrontendConfig
-from hdl.bus.axi import Axi4Signature, Burst, Resp
+from hdl.bus.axi import READ_CHANNELS, Axi4Signature, Burst, Resp, axi4_channels_signature
 
 __all__ = [
     "ARCACHE",
@@ -30,7 +30,8 @@ ROWS_WIDTH = MAX_ROWS.bit_length()
 ROW_BYTES_WIDTH = MAX_ROW_BYTES.bit_length()
 
 
-def _check_config(config):
+def check_dma_config(config):
+    """``config`` if it is a :class:`~golden.frontend.FrontendConfig`; a usage error otherwise."""
     if not isinstance(config, FrontendConfig):
         raise UsageTypeError(f"config must be a FrontendConfig, not {config!r}", parameter="config")
     return config
@@ -39,20 +40,18 @@ def _check_config(config):
 def axi4_read_signature(config, *, id_width=1):
     """The AR and R members of :class:`~hdl.bus.axi.Axi4Signature` for ``config``'s bus, from
     the master's view (``arid`` … ``arready``, ``rid`` … ``rready``)."""
-    config = _check_config(config)
+    config = check_dma_config(config)
     full = Axi4Signature(
         addr_width=config.addr_width, data_width=config.data_width, id_width=id_width
     )
-    return wiring.Signature(
-        {name: member for name, member in full.members.items() if name.startswith(("ar", "r"))}
-    )
+    return axi4_channels_signature(full, READ_CHANNELS)
 
 
 def read_cmd_layout(config, *, tag_width, bank_width, dest_width):
     """Payload of a read command: the 2-D source of :class:`golden.dma.ReadCommand` (``addr``,
     ``rows``, ``row_bytes``, ``stride``), the caller's ``tag``, and the destination ``bank`` and
     ``base`` (beat address of the command's first beat in the bank)."""
-    config = _check_config(config)
+    config = check_dma_config(config)
     return data.StructLayout(
         {
             "addr": config.addr_width,
@@ -70,7 +69,7 @@ def read_beat_layout(config, *, tag_width, bank_width, dest_width):
     """Payload of a data beat: the command's ``tag`` and ``bank``, ``addr`` = ``base`` + the
     beat's index in the command (modulo ``2^dest_width``), the R ``data``, and ``last`` on the
     command's last beat."""
-    config = _check_config(config)
+    config = check_dma_config(config)
     return data.StructLayout(
         {
             "tag": tag_width,
@@ -85,7 +84,7 @@ def read_beat_layout(config, *, tag_width, bank_width, dest_width):
 def read_done_layout(config, *, tag_width):
     """Payload of a completion: the command's ``tag``, ``resp`` (OKAY, or the first SLVERR or
     DECERR) and ``err_addr`` (ARADDR of the burst that failed; 0 with OKAY)."""
-    config = _check_config(config)
+    config = check_dma_config(config)
     return data.StructLayout({"tag": tag_width, "resp": Resp, "err_addr": config.addr_width})
 
 
@@ -149,7 +148,7 @@ class AxiReadDma(wiring.Component):
     """
 
     def __init__(self, config, *, tag_width=4, bank_width=2, dest_width=12, id_width=1):
-        self._config = _check_config(config)
+        self._config = check_dma_config(config)
         self._tag_width = check_int("tag_width", tag_width, 1, 16)
         self._bank_width = check_int("bank_width", bank_width, 1, 8)
         self._dest_width = check_int("dest_width", dest_width, 1, 32)

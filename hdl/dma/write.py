@@ -5,10 +5,10 @@ from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.dma import MAX_ROW_BYTES, MAX_ROWS
-from golden.errors import UsageTypeError, check_int
-from golden.frontend import AXI_BOUNDARY_BYTES, OUTSTANDING_LIMIT, FrontendConfig
-from hdl.bus.axi import Axi4Signature, Burst, Resp
+from golden.errors import check_int
+from golden.frontend import AXI_BOUNDARY_BYTES, OUTSTANDING_LIMIT
+from hdl.bus.axi import WRITE_CHANNELS, Axi4Signature, Burst, Resp, axi4_channels_signature
+from hdl.dma.read import ROW_BYTES_WIDTH, ROWS_WIDTH, check_dma_config
 
 __all__ = [
     "AWCACHE",
@@ -24,34 +24,24 @@ __all__ = [
 AWCACHE = 0b0011
 #: AWPROT: unprivileged, non-secure, data access.
 AWPROT = 0b010
-ROWS_WIDTH = MAX_ROWS.bit_length()
-ROW_BYTES_WIDTH = MAX_ROW_BYTES.bit_length()
-
-
-def _check_config(config):
-    if not isinstance(config, FrontendConfig):
-        raise UsageTypeError(f"config must be a FrontendConfig, not {config!r}", parameter="config")
-    return config
 
 
 def axi4_write_signature(config, *, id_width=1):
     """The AW, W and B members of :class:`~hdl.bus.axi.Axi4Signature` for ``config``'s bus,
     from the master's view (``awid`` … ``awready``, ``wdata`` … ``wready``, ``bid`` …
     ``bready``)."""
-    config = _check_config(config)
+    config = check_dma_config(config)
     full = Axi4Signature(
         addr_width=config.addr_width, data_width=config.data_width, id_width=id_width
     )
-    return wiring.Signature(
-        {name: member for name, member in full.members.items() if name.startswith(("aw", "w", "b"))}
-    )
+    return axi4_channels_signature(full, WRITE_CHANNELS)
 
 
 def write_cmd_layout(config, *, tag_width):
     """Payload of a write command: the 2-D destination (``addr``, ``rows``, ``row_bytes``,
     ``stride``, as :class:`golden.dma.ReadCommand`), ``valid_bytes`` (bytes of each row that
     are written; the rest of the row's beats go out with their strobes low) and ``tag``."""
-    config = _check_config(config)
+    config = check_dma_config(config)
     return data.StructLayout(
         {
             "addr": config.addr_width,
@@ -66,14 +56,14 @@ def write_cmd_layout(config, *, tag_width):
 
 def write_data_layout(config):
     """Payload of a data beat: one W beat's ``data``."""
-    config = _check_config(config)
+    config = check_dma_config(config)
     return data.StructLayout({"data": config.data_width})
 
 
 def write_done_layout(config, *, tag_width):
     """Payload of a completion: ``tag``, ``resp`` (OKAY, or the first SLVERR or DECERR) and
     ``err_addr`` (AWADDR of the burst that failed; 0 with OKAY)."""
-    config = _check_config(config)
+    config = check_dma_config(config)
     return data.StructLayout({"tag": tag_width, "resp": Resp, "err_addr": config.addr_width})
 
 
@@ -122,7 +112,7 @@ class AxiWriteDma(wiring.Component):
     """
 
     def __init__(self, config, *, tag_width=4, outstanding_writes=4, id_width=1):
-        self._config = _check_config(config)
+        self._config = check_dma_config(config)
         self._tag_width = check_int("tag_width", tag_width, 1, 16)
         self._outstanding = check_int(
             "outstanding_writes", outstanding_writes, 1, OUTSTANDING_LIMIT
