@@ -202,7 +202,27 @@ class StreamSource(_StreamPort):
                     self._idle.set()
 
 
-class StreamSink(_StreamPort):
+class _ReceivedBeats:
+    """The queue of beats a sink or monitor has seen, for the test to take."""
+
+    def count(self):
+        """Beats received and not yet taken with :meth:`recv`."""
+        return self._queue.qsize()
+
+    def recv_nowait(self):
+        return self._queue.get_nowait()
+
+    async def recv(self):
+        """The next beat's payload, waiting for it if needed."""
+        return await self._queue.get()
+
+    def clear(self):
+        """Drop every received beat."""
+        while not self._queue.empty():
+            self._queue.get_nowait()
+
+
+class StreamSink(_ReceivedBeats, _StreamPort):
     """Drives ``<prefix>__ready`` and collects the payloads of the beats it accepts.
 
     ``ready`` is high unless the pause generator pauses the cycle; with
@@ -230,27 +250,11 @@ class StreamSink(_StreamPort):
         self._driven_ready = False
         self._task = cocotb.start_soon(self._run())
 
-    def count(self):
-        """Beats received and not yet taken with :meth:`recv`."""
-        return self._queue.qsize()
-
-    def recv_nowait(self):
-        return self._queue.get_nowait()
-
-    async def recv(self):
-        """The next beat's payload, waiting for it if needed."""
-        return await self._queue.get()
-
     async def wait_for(self, count):
         """Wait until at least ``count`` beats are waiting to be taken."""
         while self._queue.qsize() < count:
             self._arrival.clear()
             await self._arrival.wait()
-
-    def clear(self):
-        """Drop every received beat."""
-        while not self._queue.empty():
-            self._queue.get_nowait()
 
     def _drive_ready(self, value):
         if value != self._driven_ready:
@@ -287,7 +291,7 @@ class StreamSink(_StreamPort):
                 self._drive_ready(True)
 
 
-class StreamMonitor(_StreamPort):
+class StreamMonitor(_ReceivedBeats, _StreamPort):
     """Watches a stream without driving it: counts beats and stalls, keeps the payloads, and
     checks the transfer rules (a stalled beat keeps ``valid`` high and its payload unchanged).
 
@@ -312,19 +316,6 @@ class StreamMonitor(_StreamPort):
         self.violations = []
         self._held = None  # payload of a beat stalled in the previous cycle
         self._task = cocotb.start_soon(self._run())
-
-    def count(self):
-        return self._queue.qsize()
-
-    def recv_nowait(self):
-        return self._queue.get_nowait()
-
-    async def recv(self):
-        return await self._queue.get()
-
-    def clear(self):
-        while not self._queue.empty():
-            self._queue.get_nowait()
 
     def _violation(self, message):
         line = f"{self.prefix} at {get_sim_time('ns')} ns: {message}"
