@@ -2,12 +2,10 @@
 
 The top level has the DMA's streams under Amaranth's names (``cmd__valid`` …, driven by
 :mod:`tb.drivers.stream`) and its AXI port under the conventional ones (``m_axi_arvalid`` …).
-Memory is :class:`LatencyAxiRam`: cocotbext-axi's sparse memory, sized ``2^addr_width`` (at most
-:data:`MEMORY_LIMIT`) and never wrapped, so that no address aliases, behind cocotbext-axi's AR
-sink and R source, answering each burst a fixed number of cycles after its AR and keeping any
-number of bursts in flight (cocotbext-axi's own ``AxiRam`` answers one burst at a time and has
-no latency). :class:`AxiReadMonitor` checks the
-protocol on every cycle.
+Memory is :class:`tb.drivers.memory.LatencyAxiRam` on the read half of the bus: cocotbext-axi's
+sparse memory, sized ``2^addr_width`` (at most :data:`MEMORY_LIMIT`) and never wrapped, so that
+no address aliases, answering each burst a fixed number of cycles after its AR and keeping any
+number of bursts in flight. :class:`AxiReadMonitor` checks the protocol on every cycle.
 
 Configuration comes through the environment: ``SYSTOLIX_DMA_CONFIG`` (the ``FrontendConfig``
 fields and the DMA's tag, bank and destination widths) and ``SYSTOLIX_DMA_JOB`` (the memory
@@ -17,22 +15,18 @@ latency, pause probabilities and command count of the test).
 import json
 import os
 import random
-from collections import deque
 
 import cocotb
 from amaranth.hdl import Shape
 from cocotb.clock import Clock
-from cocotb.simtime import get_sim_time
-from cocotb.triggers import ClockCycles, Event, FallingEdge, RisingEdge, select
-from cocotb.utils import get_sim_steps
+from cocotb.triggers import ClockCycles, RisingEdge, select
 from cocotbext.axi import AxiReadBus, AxiResp
-from cocotbext.axi.axi_channels import AxiARSink, AxiRSource, AxiRTransaction
-from cocotbext.axi.memory import Memory
 
 from golden.dma import ReadCommand, beat_addresses, plan_bursts, row_beats
 from golden.frontend import AXI_BOUNDARY_BYTES, FrontendConfig, bus_efficiency
 from hdl.dma.read import read_beat_layout, read_cmd_layout, read_done_layout
 from tb.drivers.axi_checks import AxiReadChecker, AxiReadMonitor
+from tb.drivers.memory import LatencyAxiRam
 from tb.drivers.pause import RandomPause
 from tb.drivers.stream import StreamMonitor, StreamSink, StreamSource
 
@@ -43,86 +37,6 @@ CLOCK_NS = 10
 MEMORY_LIMIT = 1 << 62
 #: Bound on the cycles of one wait.
 TIMEOUT = 50_000
-
-
-class LatencyAxiRam(Memory):
-    """An AXI4 read slave over a sparse memory that releases each burst's beats ``latency``
-    cycles after its AR handshake, in order, with any number of bursts in flight.
-
-    Parameters
-    ----------
-    bus : cocotbext.axi.AxiReadBus
-    clock, reset : cocotb handles
-    size : int
-        Memory bytes; addresses are not wrapped, so a read past ``size`` fails the test.
-    latency : int
-        At least 2: a burst whose AR is taken in cycle c may present its first beat from cycle
-        c + latency on (later if R is still busy with earlier bursts or paused).
-    errors : dict or None
-        ``{beat address: AxiResp}``: answer that beat with SLVERR or DECERR.
-
-    Members
-    -------
-    ar_channel : AxiARSink
-    r_channel : AxiRSource
-        cocotbext-axi's channel models; their ``set_pause_generator`` stalls ARREADY and RVALID.
-    """
-
-    def __init__(self, bus, clock, reset=None, *, size, latency, errors=None):
-        super().__init__(size=size)
-        if latency < 2:
-            raise ValueError(f"latency must be at least 2, got {latency}")
-        self.latency = latency
-        self.errors = dict(errors or {})
-        self.ar_channel = AxiARSink(bus.ar, clock, reset)
-        self.r_channel = AxiRSource(bus.r, clock, reset)
-        self.byte_lanes = len(bus.r.rdata) // 8
-        self._clock = clock
-        self._period = get_sim_steps(CLOCK_NS, "ns")
-        self._pending = deque()
-        self._arrived = Event()
-        cocotb.start_soon(self._accept())
-        cocotb.start_soon(self._release())
-
-    async def _accept(self):
-        while True:
-            ar = await self.ar_channel.recv()  # returns at the edge ending the handshake cycle
-            # Queued between the edges latency - 2 and latency - 1 cycles later, the R source
-            # drives the first beat at the latter, so it is valid in cycle c + latency.
-            self._pending.append((get_sim_time() + (self.latency - 2) * self._period, ar))
-            self._arrived.set()
-
-    async def _release(self):
-        edge = RisingEdge(self._clock)
-        falling = FallingEdge(self._clock)
-        while True:
-            while not self._pending:
-                self._arrived.clear()
-                await self._arrived.wait()
-            due, ar = self._pending.popleft()
-            while get_sim_time() < due:
-                await edge
-            # Between edges, so the R source sees the beats at its next edge whatever order
-            # the simulator wakes coroutines in.
-            await falling
-            addr, beats = int(ar.araddr), int(ar.arlen) + 1
-            step = 1 << int(ar.arsize)
-            for n in range(beats):
-                beat_addr = addr + n * step
-                if beat_addr + self.byte_lanes > self.size:
-                    raise AssertionError(f"read at {beat_addr:#x} beyond the memory")
-                resp = self.errors.get(beat_addr, AxiResp.OKAY)
-                data = bytes(self.byte_lanes)
-                if resp == AxiResp.OKAY:
-                    data = self.read(beat_addr, self.byte_lanes)
-                self.r_channel.send_nowait(
-                    AxiRTransaction(
-                        rid=int(ar.arid),
-                        rdata=int.from_bytes(data, "little"),
-                        rresp=resp,
-                        rlast=n == beats - 1,
-                    )
-                )
 
 
 class StructCodec:
@@ -174,6 +88,7 @@ class DmaReadTB:
             dut.rst,
             size=min(1 << cfg.addr_width, MEMORY_LIMIT),
             latency=self.job.get("latency", 4),
+            period_ns=CLOCK_NS,
         )
         self.checker = AxiReadChecker(
             data_width=cfg.data_width, max_burst=cfg.max_burst, outstanding=cfg.outstanding_reads

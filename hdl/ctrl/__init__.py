@@ -1,8 +1,20 @@
-"""Control of the accelerator: the register map (``regs``), the AXI4-Lite CSR block (``csr``)
-and the descriptor check (``desc_check``)."""
+"""Control of the accelerator: the register map (``regs``), the AXI4-Lite CSR block (``csr``),
+the descriptor check (``desc_check``) and the tile-loop controller (``controller``)."""
 
-from hdl.ctrl.csr import AxiLiteCsr
-from hdl.ctrl.desc_check import DescriptorCheck
-from hdl.ctrl.regs import REGS
+import importlib
 
-__all__ = ["REGS", "AxiLiteCsr", "DescriptorCheck"]
+# Resolved on first use, so that host software can import the register map without Amaranth.
+_EXPORTS = {
+    "REGS": "hdl.ctrl.regs",
+    "AxiLiteCsr": "hdl.ctrl.csr",
+    "DescriptorCheck": "hdl.ctrl.desc_check",
+    "GemmController": "hdl.ctrl.controller",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'hdl.ctrl' has no attribute {name!r}")

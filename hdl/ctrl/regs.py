@@ -14,9 +14,6 @@ re-exported here as part of the map.
 import enum
 from dataclasses import dataclass, field
 
-from amaranth.hdl import signed, unsigned
-from amaranth.lib import data
-
 from golden.descriptor import (
     CHECK_ORDER,
     DEFAULT_MAX_DIM,
@@ -585,6 +582,10 @@ def desc_layout():
     as wide as its register fields reach: 64-bit addresses from their LO/HI words, ``q_zp``,
     ``qmin`` and ``qmax`` signed. Names match :class:`golden.descriptor.Descriptor`.
     """
+    # Amaranth only here: host software reads the map without it (host/driver.py).
+    from amaranth.hdl import signed, unsigned
+    from amaranth.lib import data
+
     widths, signs = {}, {}
     for _reg, f in REGS.desc_fields():
         widths[f.desc] = max(widths.get(f.desc, 0), f.desc_lsb + f.width)

@@ -1,15 +1,25 @@
-"""Reusable stream drivers for cocotb testbenches, bound to Amaranth's port names.
+"""Reusable drivers for cocotb testbenches, bound to Amaranth's and the AXI port names.
 
 :mod:`tb.drivers.stream` holds :class:`StreamSource`, :class:`StreamSink` and
 :class:`StreamMonitor` (cocotb); :mod:`tb.drivers.pause` the picklable pause patterns, which
-host-side code can import without cocotb.
+host-side code can import without cocotb; :mod:`tb.drivers.memory` the AXI4 slave memory
+:class:`LatencyAxiRam` (cocotb); :mod:`tb.drivers.axi_checks` the AXI protocol and containment
+checkers (plain Python) and their cocotb monitors.
 """
 
 import importlib
 
 # Names resolve lazily, so importing the pause patterns on the host does not load cocotb.
 _EXPORTS = {
+    "AxiCounts": "tb.drivers.memory",
+    "AxiReadChecker": "tb.drivers.axi_checks",
+    "AxiReadMonitor": "tb.drivers.axi_checks",
+    "AxiWriteChecker": "tb.drivers.axi_checks",
+    "AxiWriteMonitor": "tb.drivers.axi_checks",
     "BurstPause": "tb.drivers.pause",
+    "ContainmentMonitor": "tb.drivers.axi_checks",
+    "Fault": "tb.drivers.memory",
+    "LatencyAxiRam": "tb.drivers.memory",
     "CyclicPause": "tb.drivers.pause",
     "NoPause": "tb.drivers.pause",
     "PausePattern": "tb.drivers.pause",
