@@ -11,7 +11,7 @@ MAC    ?= int8
 TARGET ?= ecp5
 JOBS   ?= 2
 
-.PHONY: setup demo verilog test test-full mutation synth bench lint clean
+.PHONY: setup demo verilog test test-full mutation synth bench bench-accel lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,11 @@ synth: $(STAMP)
 ## build/report/: qor.json, qor.md, *.png. Results are cached per configuration.
 bench: $(STAMP)
 	$(BIN)/systolix bench --jobs $(JOBS)
+
+## Accelerator utilization: 256³ INT8 GEMMs memory to memory in Verilator (16×16 at memory
+## latencies 3, 64, 200; 8×8 at 64), RTL cycles beside the model's bound, into build/report/.
+bench-accel: $(STAMP)
+	$(BIN)/python -m scripts.accel_perf --out build/report
 
 lint: $(STAMP)
 	$(BIN)/ruff check hdl golden tb scripts tests

@@ -19,7 +19,7 @@ from math import ceil
 
 import numpy as np
 
-from golden.errors import check_choice, check_int
+from golden.errors import UsageValueError, check_choice, check_int
 from golden.fp8 import f32_to_fp8, finalize_f32, fp8_matmul_exact
 from golden.int8 import operand_range, wrap
 from golden.perf import tier_cycles
@@ -85,6 +85,8 @@ OUTPUT_BYTES = {"int8": 1, "raw": 4, "fp8": 1}
 #: Start rules of the cycle model (accelerator §4.2): compute starts when the first fold's rows
 #: have landed (``row``) or when the whole first tile has (``tile``).
 START_RULES = ("row", "tile")
+#: Write-back rules of the cycle model (``frontend_cycles(writeback=)``).
+WRITEBACK_MODES = ("strip", "tile")
 
 
 @dataclass(frozen=True)
@@ -132,9 +134,10 @@ class FrontendConfig:
         for name in ("tile_n", "tile_k"):
             value = getattr(self, name)
             if value % beat:
-                raise ValueError(
+                raise UsageValueError(
                     f"{name} must be a multiple of the bus width in bytes ({beat} at "
-                    f"data_width={self.data_width}), got {value}"
+                    f"data_width={self.data_width}), got {value}",
+                    parameter=name,
                 )
         if self.requant_lanes is not None:
             check_int("requant_lanes", self.requant_lanes, 1, ARRAY_DIM_LIMIT)
@@ -155,7 +158,7 @@ class FrontendConfig:
         if self.requant_lanes is None:
             return cols
         if self.requant_lanes > cols:
-            raise ValueError(
+            raise UsageValueError(
                 f"requant_lanes must be between 1 and the array's {cols} columns, "
                 f"got {self.requant_lanes}"
             )
@@ -719,6 +722,7 @@ def frontend_cycles(
     b_stride=None,
     requant_latency=4,
     write_latency=16,
+    writeback="strip",
 ):
     """Tile-level cycle bound of a GEMM through the front end (docs/accelerator.md §4.2).
 
@@ -797,6 +801,13 @@ def frontend_cycles(
         must be ``None`` when ``b_packed``.
     requant_latency, write_latency : int
         Epilogue terms (docs/accelerator.md §3.2: the requantizer has 4 cycles of latency).
+    writeback : str
+        ``"strip"``: rows go to memory as the output stage produces them (the first-order
+        model). ``"tile"``: an output buffer collects a whole C tile and writes it once its
+        last strip is in (the generated accelerator, :class:`hdl.mem.outbuf.OutputBuffer`),
+        so the last C tile's ``tm · ceil(tn·ob/W)`` write beats, one AW per burst and the
+        write DMA's two register stages follow the output stage; earlier tiles' writes
+        overlap later tiles' compute.
 
     Returns
     -------
@@ -814,6 +825,7 @@ def frontend_cycles(
     check_choice("output", output, tuple(OUTPUT_BYTES))
     requant_latency = check_int("requant_latency", requant_latency, 0, 1 << 10)
     write_latency = check_int("write_latency", write_latency, 0, 1 << 20)
+    check_choice("writeback", writeback, WRITEBACK_MODES)
     w = cfg.beat_bytes
     ob = OUTPUT_BYTES[output]
     lanes = cfg.lanes_for(c)
@@ -897,6 +909,10 @@ def frontend_cycles(
         tile_start += cycles.time
 
     epilogue = r + c + 1 + mac_latency + 1 + requant_latency + write_latency
+    if writeback == "tile":
+        last = loop[-1]
+        beats = last.tm * ceil(last.tn * ob / w)
+        epilogue += beats + ceil(beats / cfg.burst_beats) + 2
     traffic = Traffic(
         a=sum(t.tm * t.tk for t in loop if t.load_a),
         b=sum(t.tk * t.tn for t in loop),

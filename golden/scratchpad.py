@@ -8,7 +8,7 @@ rows ``a·n … a·n + n - 1``, byte ``j`` of the beat going to row ``a·n + j /
 
 from golden.errors import UsageValueError, check_int
 
-__all__ = ["a_location", "b_location", "beat_rows", "rows_per_beat"]
+__all__ = ["a_location", "b_location", "beat_rows", "row_pitch", "rows_per_beat"]
 
 
 def rows_per_beat(beat_bytes, row_bytes):
@@ -27,16 +27,25 @@ def rows_per_beat(beat_bytes, row_bytes):
     return beat_bytes // row_bytes
 
 
-def a_location(m, k, *, tile_m, rows):
-    """``(row, lane)`` of activation byte ``(m, k)`` of an A tile in a bank with ``rows``-byte
-    rows (the array's R): row ``(k // rows)·tile_m + m``, lane ``k % rows``."""
-    return (k // rows) * tile_m + m, k % rows
+def row_pitch(length, row_bytes, beat_bytes):
+    """Bank rows per tile row: a tile row of ``length`` bytes arrives as ``ceil(length / W)``
+    beats, each covering ``W / row_bytes`` bank rows."""
+    return -(-length // beat_bytes) * rows_per_beat(beat_bytes, row_bytes)
 
 
-def b_location(k, n, *, tile_n, cols):
-    """``(row, lane)`` of weight byte ``(k, n)`` of a B tile in a bank with ``cols``-byte rows
-    (the array's C): row ``k·ceil(tile_n / cols) + n // cols``, lane ``n % cols``."""
-    return k * -(-tile_n // cols) + n // cols, n % cols
+def a_location(m, k, *, tk, rows, beat_bytes):
+    """``(row, lane)`` of activation byte ``(m, k)`` of an A tile ``tk`` bytes wide, in a bank
+    of ``rows``-byte rows (the array's R): row ``m·p + k // rows``, lane ``k % rows``, with
+    ``p = ceil(tk / W)·W / rows`` (the tile's rows one after the other, as the DMA writes
+    them)."""
+    return m * row_pitch(tk, rows, beat_bytes) + k // rows, k % rows
+
+
+def b_location(k, n, *, tn, cols, beat_bytes):
+    """``(row, lane)`` of weight byte ``(k, n)`` of a B tile ``tn`` bytes wide, in a bank of
+    ``cols``-byte rows (the array's C): row ``k·p + n // cols``, lane ``n % cols``, with
+    ``p = ceil(tn / W)·W / cols``."""
+    return k * row_pitch(tn, cols, beat_bytes) + n // cols, n % cols
 
 
 def beat_rows(addr, data, mask, *, beat_bytes, row_bytes):

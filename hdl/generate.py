@@ -21,13 +21,15 @@ from hdl.array import SystolicArray
 from hdl.array.pe import ProcessingElement, pe_signature
 
 GENERATOR_VERSION = "0.1.0"
-#: Top-level designs :func:`generate` writes: the bare array or the array with its
-#: accumulator SRAM (:class:`~hdl.array.gemm.SystolicGemm`).
-TOPS = ("array", "gemm")
+#: Top-level designs :func:`generate` writes: the bare array, the array with its
+#: accumulator SRAM (:class:`~hdl.array.gemm.SystolicGemm`), or the whole AXI accelerator
+#: (:class:`~hdl.accel.Accelerator`).
+TOPS = ("array", "gemm", "accel")
 #: Module names of the simulator and synthesis builds (one configuration per build folder).
 ARRAY_TOP = "systolic_array"
 PE_TOP = "systolix_pe"
 GEMM_TOP = "systolix_gemm"
+ACCEL_TOP = "systolix_accel"
 #: Accumulator SRAM rows of a GEMM top, as :class:`~hdl.array.accumulator.FoldAccumulator`
 #: allows them.
 MAX_ACC_ROWS = 65536
@@ -77,10 +79,11 @@ def check_top(top, acc_rows):
         ``array``, or outside 1 to :data:`MAX_ACC_ROWS`.
     """
     check_choice("top", top, TOPS)
-    if top == "array":
+    if top in ("array", "accel"):
         if acc_rows is not None:
             raise UsageValueError(
-                f"acc_rows applies to the gemm top only, got {acc_rows!r} for the array top",
+                f"acc_rows applies to the gemm top only, got {acc_rows!r} for the {top} top "
+                "(the accelerator sizes its accumulator from the tiles)",
                 parameter="acc_rows",
             )
         return None
@@ -117,10 +120,13 @@ def _plain_module_names(verilog_text, top):
     return text
 
 
-def _convert(component, name):
+def _convert(component, name, ports=None):
     """Verilog of ``component`` as module ``name``, submodules renamed, no ``src`` or
-    Amaranth-internal attributes (one ``top`` attribute per file would clash between files)."""
-    text = verilog.convert(component, name=name, emit_src=False, strip_internal_attrs=True)
+    Amaranth-internal attributes (one ``top`` attribute per file would clash between files).
+    ``ports`` overrides Amaranth's port names (:func:`hdl.bus.axi.verilog_ports`)."""
+    text = verilog.convert(
+        component, name=name, ports=ports, emit_src=False, strip_internal_attrs=True
+    )
     return _plain_module_names(text, name)
 
 
@@ -136,16 +142,20 @@ def pe_verilog(config, name=PE_TOP):
     return _convert(ProcessingElement(arith=arithmetic_for(config)), name)
 
 
-def _top_component(config, top, pe_module, acc_rows):
+def _top_component(config, top, pe_module, acc_rows, frontend):
     acc_rows = check_top(top, acc_rows)
     if top == "array":
         return SystolicArray(config, pe_module=pe_module)
+    if top == "accel":
+        from hdl.accel import Accelerator
+
+        return Accelerator(config, frontend, pe_module=pe_module)
     from hdl.array.gemm import SystolicGemm
 
     return SystolicGemm(config, acc_rows=acc_rows, pe_module=pe_module)
 
 
-def design_verilog(config, *, top="array", name, acc_rows=None):
+def design_verilog(config, *, top="array", name, acc_rows=None, frontend=None):
     """The component and Verilog text of a top-level design with one shared PE module.
 
     Parameters
@@ -157,6 +167,8 @@ def design_verilog(config, *, top="array", name, acc_rows=None):
         Top module name; every other module is ``<name>_…``.
     acc_rows : int or None
         Accumulator SRAM rows, 1 to :data:`MAX_ACC_ROWS`; ``gemm`` only.
+    frontend : golden.frontend.FrontendConfig or None
+        Bus and tiles of the ``accel`` top (``None``: the defaults).
 
     Returns
     -------
@@ -174,8 +186,13 @@ def design_verilog(config, *, top="array", name, acc_rows=None):
     """
     check_name(name)
     pe_name = f"{name}_pe"
-    component = _top_component(config, top, pe_name, acc_rows)
-    top_text = _convert(component, name)
+    component = _top_component(config, top, pe_name, acc_rows, frontend)
+    ports = None
+    if top == "accel":
+        from hdl.bus.axi import verilog_ports
+
+        ports = verilog_ports(component)
+    top_text = _convert(component, name, ports)
     pe_text = pe_verilog(config, pe_name)
     # The array connects the flattened PE signature (hdl.array.array.pe_instance); the PE
     # module must have exactly those ports, or the instances would be left unconnected.
@@ -203,11 +220,17 @@ def gemm_verilog(config, *, acc_rows, name=GEMM_TOP):
     return design_verilog(config, top="gemm", name=name, acc_rows=acc_rows)[1]
 
 
-def port_list(component):
-    """``[(verilog_name, direction, width), …]`` of a component's signature, clk/rst first."""
+def accel_verilog(config, frontend=None, *, name=ACCEL_TOP):
+    """Verilog text of the :class:`~hdl.accel.Accelerator` for ``config`` and ``frontend``."""
+    return design_verilog(config, top="accel", name=name, frontend=frontend)[1]
+
+
+def port_list(component, *, separator="__"):
+    """``[(verilog_name, direction, width), …]`` of a component's signature, clk/rst first;
+    member paths joined by ``separator`` (``_`` for the accelerator's AXI port names)."""
     ports = [("clk", "input", 1), ("rst", "input", 1)]
     for path, member, _value in component.signature.flatten(component):
-        name = "__".join(str(p) for p in path)
+        name = separator.join(str(p) for p in path)
         direction = "input" if member.flow == wiring.In else "output"
         ports.append((name, direction, Shape.cast(member.shape).width))
     return ports
@@ -255,7 +278,7 @@ def fusesoc_core(name, verilog_file, description):
     )
 
 
-def generate(config, out_dir, *, top="array", name=None, acc_rows=None):
+def generate(config, out_dir, *, top="array", name=None, acc_rows=None, frontend=None):
     """Write a top-level design of ``config`` and the files a project needs to use it.
 
     Files in ``out_dir`` (created if missing): ``<name>.v`` (the top, its submodules and one
@@ -275,7 +298,10 @@ def generate(config, out_dir, *, top="array", name=None, acc_rows=None):
         :func:`default_name`.
     acc_rows : int or None
         Accumulator SRAM rows (largest M per fold), 1 to :data:`MAX_ACC_ROWS`: required for
-        ``gemm``, not allowed for ``array``.
+        ``gemm``, not allowed for ``array`` and ``accel``.
+    frontend : golden.frontend.FrontendConfig or None
+        Bus and tiles of the ``accel`` top (``None``: the defaults). The accelerator also gets
+        ``<name>_regs.h`` (the register map as C macros) and its manifest lists the registers.
 
     Returns
     -------
@@ -284,7 +310,14 @@ def generate(config, out_dir, *, top="array", name=None, acc_rows=None):
     """
     acc_rows = check_top(top, acc_rows)
     name = default_name(config, top) if name is None else check_name(name)
-    component, text = design_verilog(config, top=top, name=name, acc_rows=acc_rows)
+    if frontend is not None and top != "accel":
+        raise UsageValueError(
+            f"frontend applies to the accel top only, got it for the {top} top",
+            parameter="frontend",
+        )
+    component, text = design_verilog(
+        config, top=top, name=name, acc_rows=acc_rows, frontend=frontend
+    )
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -301,12 +334,35 @@ def generate(config, out_dir, *, top="array", name=None, acc_rows=None):
         "config": config.to_dict(),
         "config_id": config.id,
         "acc_rows": acc_rows,
-        "latency": component.latency,
         "modules": module_names(text),
-        "ports": [{"name": n, "direction": d, "width": w} for n, d, w in port_list(component)],
         "files": [verilog_path.name],
         "core": {"file": core_path.name, "vlnv": core_vlnv(name)},
     }
+    if top == "accel":
+        from dataclasses import asdict
+
+        from hdl.ctrl.regs import REGS
+        from scripts.regs import c_header
+
+        header_path = out / f"{name}_regs.h"
+        header_path.write_text(c_header())
+        manifest["frontend"] = asdict(component.frontend_config)
+        manifest["max_dim"] = component.max_dim
+        manifest["hwcfg"] = {k: f"{v:#010x}" for k, v in component.hwcfg.items()}
+        manifest["ports"] = [
+            {"name": n, "direction": d, "width": w}
+            for n, d, w in port_list(component, separator="_")
+        ]
+        manifest["registers"] = [
+            {"name": reg.name, "offset": f"{reg.offset:#05x}", "access": reg.access.value}
+            for reg in REGS
+        ]
+        manifest["c_header"] = header_path.name
+    else:
+        manifest["latency"] = component.latency
+        manifest["ports"] = [
+            {"name": n, "direction": d, "width": w} for n, d, w in port_list(component)
+        ]
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     (out / "filelist.f").write_text(f"{verilog_path.name}\n")
     return verilog_path

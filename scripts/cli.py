@@ -119,6 +119,57 @@ def _config(args, mac=None):
         )
 
 
+#: Command-line spelling of each :class:`~golden.frontend.FrontendConfig` parameter.
+FRONTEND_OPTIONS = {
+    "data_width": "--bus-width",
+    "addr_width": "--addr-width",
+    "max_burst": "--max-burst",
+    "outstanding_reads": "--outstanding-reads",
+    "tile_m": "--tiles",
+    "tile_n": "--tiles",
+    "tile_k": "--tiles",
+    "requant_lanes": "--requant-lanes",
+}
+
+
+def _add_frontend_args(parser):
+    """The accelerator's bus and tile options (``--top accel``)."""
+    g = parser.add_argument_group("accelerator (--top accel)")
+    g.add_argument("--bus-width", type=int, default=128, help="AXI data bits: 64, 128, 256")
+    g.add_argument("--addr-width", type=int, default=32, help="AXI address bits: 32 or 64")
+    g.add_argument("--max-burst", type=int, default=64, help="longest burst in beats (64)")
+    g.add_argument("--outstanding-reads", type=int, default=16, help="read bursts in flight (16)")
+    g.add_argument("--tiles", default="64x64x256", help="tiles TMxTNxTK (64x64x256)")
+    g.add_argument(
+        "--requant-lanes", type=int, default=None, help="requantizer multipliers (default C)"
+    )
+
+
+def _frontend(args):
+    """The :class:`~golden.frontend.FrontendConfig` of the accelerator options."""
+    from golden.frontend import FrontendConfig
+
+    parts = args.tiles.lower().split("x")
+    try:
+        tile_m, tile_n, tile_k = (int(p) for p in parts)
+    except ValueError:
+        raise UsageValueError(
+            f"--tiles must be three integers TMxTNxTK such as 64x64x256, got {args.tiles!r}",
+            parameter="--tiles",
+        ) from None
+    with _options(**FRONTEND_OPTIONS):
+        return FrontendConfig(
+            data_width=args.bus_width,
+            addr_width=args.addr_width,
+            max_burst=args.max_burst,
+            outstanding_reads=args.outstanding_reads,
+            tile_m=tile_m,
+            tile_n=tile_n,
+            tile_k=tile_k,
+            requant_lanes=args.requant_lanes,
+        )
+
+
 def _check_gemm_options(args, cfg):
     """The ``--m``, ``--k``, ``--n`` and ``--seed`` options of a simulated GEMM, checked
     before any operand is allocated (:func:`tb.runtime.check_gemm_shape`)."""
@@ -232,9 +283,69 @@ def run_and_report(cfg, m, k, n, seed, act_unsigned=False, waves=None):
     return ok and run.cycles == model
 
 
+#: ``run-gemm --requant`` choices: INT8 output modes and FP8 output formats.
+REQUANT_CHOICES = {"int8": ("per-tensor", "per-channel", "raw"), "fp8": ("binary32", "fp8")}
+
+
+def run_accel_and_report(cfg, frontend, m, k, n, seed, *, latency, requant, act_unsigned=False):
+    """Run one random GEMM memory to memory on the accelerator in Verilator; print the check,
+    START→DONE cycles, the ideal, the model's bound and the utilization; return ok."""
+    from golden.frontend import ACT_UNSIGNED, OUT_FP8, OUT_RAW, PER_CHANNEL_Q
+    from tb.accel_jobs import random_job
+    from tb.accel_runtime import accel_bound, run_accel_jobs
+
+    flags = {
+        "per-tensor": 0,
+        "per-channel": PER_CHANNEL_Q,
+        "raw": OUT_RAW,
+        "binary32": 0,
+        "fp8": OUT_FP8,
+    }[requant]
+    if act_unsigned:
+        flags |= ACT_UNSIGNED
+    rng = np.random.default_rng(seed)
+    job = random_job(cfg, frontend, rng, m=m, k=k, n=n, flags=flags, gaps=(0, 0, 0))
+    try:
+        (result,) = run_accel_jobs(cfg, frontend, [job], latency=latency, seed=seed)
+        ok, verdict = True, "PASS (bit-exact vs golden model, protocol and containment clean)"
+    except AssertionError as exc:
+        print(f"{cfg.id} accel: GEMM M={m} K={k} N={n}: FAIL: {exc}")
+        return False
+    ideal = m * k * n / cfg.pes
+    bound = accel_bound(cfg, frontend, m, k, n, latency, flags=flags)
+    print(f"{cfg.id} accel ({frontend.data_width}-bit bus, tiles {frontend.tile_m}x"
+          f"{frontend.tile_n}x{frontend.tile_k}, memory latency {latency}): GEMM M={m} K={k} "
+          f"N={n} {requant} seed={seed}: {verdict}")  # fmt: skip
+    within = "within" if ideal <= result.cycles <= bound else "OUTSIDE"
+    print(
+        f"  START->DONE {result.cycles} cycles; ideal {ideal:.0f}; model bound {bound} ({within})"
+    )
+    print(f"  utilization {ideal / result.cycles:.1%}")
+    return ok and result.cycles <= bound
+
+
 def cmd_run_gemm(args):
     cfg = _config(args)
     _check_gemm_options(args, cfg)
+    check_choice("--top", args.top, ("gemm", "accel"))
+    if args.top == "accel":
+        frontend = _frontend(args)
+        check_int("--mem-latency", args.mem_latency, 2, 4096)
+        kind = "int8" if cfg.mac == "int8" else "fp8"
+        requant = args.requant if cfg.mac == "int8" or args.requant != "per-tensor" else "binary32"
+        check_choice("--requant", requant, REQUANT_CHOICES[kind])
+        ok = run_accel_and_report(
+            cfg,
+            frontend,
+            args.m,
+            args.k,
+            args.n,
+            args.seed,
+            latency=args.mem_latency,
+            requant=requant,
+            act_unsigned=args.act_unsigned,
+        )
+        return 0 if ok else 1
     ok = run_and_report(cfg, args.m, args.k, args.n, args.seed, args.act_unsigned, args.waves)
     return 0 if ok else 1
 
@@ -406,12 +517,14 @@ def build_parser():
     )
     _add_config_args(p)
     _add_top_args(p)
+    _add_frontend_args(p)
     p.add_argument("--out", required=True, help="output directory")
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("lint", help="generate and lint with verilator -Wall")
     _add_config_args(p)
     _add_top_args(p)
+    _add_frontend_args(p)
     p.add_argument("--out", default=None, help="output directory (default build/lint/<id>-<top>)")
     p.set_defaults(func=cmd_lint)
 
@@ -421,6 +534,22 @@ def build_parser():
         p.add_argument(f"--{name}", type=int, required=True)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--act-unsigned", action="store_true", help="uint8 activations")
+    p.add_argument(
+        "--top",
+        default="gemm",
+        help="gemm (the array and its accumulator, streams) or accel (the AXI accelerator, "
+        "memory to memory)",
+    )
+    _add_frontend_args(p)
+    p.add_argument(
+        "--mem-latency", type=int, default=64, help="--top accel: memory read latency (64)"
+    )
+    p.add_argument(
+        "--requant",
+        default="per-tensor",
+        help="--top accel, INT8: per-tensor, per-channel or raw (int32 sums); FP8: binary32 "
+        "or fp8 output",
+    )
     p.add_argument(
         "--waves",
         nargs="?",

@@ -16,7 +16,7 @@ from amaranth.hdl import ClockDomain, Module
 from amaranth.sim import Simulator
 
 from golden.errors import UsageValueError
-from golden.scratchpad import a_location, b_location, beat_rows, rows_per_beat
+from golden.scratchpad import a_location, b_location, beat_rows, row_pitch, rows_per_beat
 from hdl.mem import PingPongBank
 
 
@@ -119,17 +119,17 @@ def test_tile_roundtrip(beat_bytes, row_bytes, operand):
     rng = random.Random(f"{beat_bytes}-{row_bytes}-{operand}")
     tile_m, tile_n, tile_k = 6, 3 * row_bytes - 2, 2 * row_bytes
     if operand == "a":
-        rows = -(-tile_k // row_bytes) * tile_m
+        rows = row_pitch(tile_k, row_bytes, beat_bytes) * tile_m
         shape = (tile_m, tile_k)
 
         def place(i, j):
-            return a_location(i, j, tile_m=tile_m, rows=row_bytes)
+            return a_location(i, j, tk=tile_k, rows=row_bytes, beat_bytes=beat_bytes)
     else:
-        rows = tile_k * -(-tile_n // row_bytes)
+        rows = tile_k * row_pitch(tile_n, row_bytes, beat_bytes)
         shape = (tile_k, tile_n)
 
         def place(i, j):
-            return b_location(i, j, tile_n=tile_n, cols=row_bytes)
+            return b_location(i, j, tn=tile_n, cols=row_bytes, beat_bytes=beat_bytes)
 
     n = beat_bytes // row_bytes
     dut = PingPongBank(beat_bytes=beat_bytes, row_bytes=row_bytes, rows=-(-rows // n) * n)
@@ -234,13 +234,15 @@ def test_refused_geometries(kwargs, match):
 
 
 def test_golden_map():
-    # Hand-worked entries of the map: A row (k // R)·Tm + m, lane k % R; B row
-    # k·ceil(Tn / C) + n // C, lane n % C; beat bytes split into rows of R.
-    assert a_location(3, 37, tile_m=64, rows=16) == (2 * 64 + 3, 5)
-    assert b_location(5, 40, tile_n=60, cols=16) == (5 * 4 + 2, 8)
+    # Hand-worked entries of the map: A row m·p + k // R, lane k % R; B row k·p + n // C,
+    # lane n % C (p: bank rows per tile row); beat bytes split into rows of R.
+    # A tile 40 bytes wide on a 16-byte bus: 3 beats = 3 rows of 16 per tile row.
+    assert a_location(3, 37, tk=40, rows=16, beat_bytes=16) == (3 * 3 + 2, 5)
+    # B tile 60 bytes wide, 8-byte rows on a 16-byte bus: 4 beats = 8 rows per tile row.
+    assert b_location(5, 40, tn=60, cols=8, beat_bytes=16) == (5 * 8 + 5, 0)
     assert beat_rows(3, 0xAB << 72, 1 << 9, beat_bytes=16, row_bytes=8) == [(7, 1, 0xAB)]
     # Within a tile the map is one-to-one and fills whole rows from row 0.
-    spots = {a_location(m, k, tile_m=5, rows=8) for m in range(5) for k in range(24)}
+    spots = {a_location(m, k, tk=24, rows=8, beat_bytes=8) for m in range(5) for k in range(24)}
     assert spots == {(r, ln) for r in range(15) for ln in range(8)}
-    spots = {b_location(k, n, tile_n=16, cols=8) for k in range(3) for n in range(16)}
+    spots = {b_location(k, n, tn=16, cols=8, beat_bytes=16) for k in range(3) for n in range(16)}
     assert spots == {(r, ln) for r in range(6) for ln in range(8)}

@@ -1,0 +1,293 @@
+"""The accelerator top: registers, controller, DMAs, scratchpad banks, array, accumulator and
+output path behind one AXI4-Lite slave and one AXI4 master (docs/accelerator.md §2.2, §3)."""
+
+from math import ceil
+
+from amaranth.hdl import Module, Mux, ResetInserter, Signal
+from amaranth.lib import fifo, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.errors import UsageTypeError
+from golden.frontend import FrontendConfig
+from hdl.array.accumulator import TileAccumulator
+from hdl.array.array import SystolicArray, array_latency
+from hdl.array.feeder import OperandFeeder
+from hdl.bus.axi import Axi4Signature, AxiLiteSignature
+from hdl.config import ArrayConfig
+from hdl.ctrl.controller import READ_BANK_WIDTH, READ_TAG_WIDTH, WRITE_TAG_WIDTH, GemmController
+from hdl.ctrl.csr import CSR_ADDR_WIDTH, CSR_DATA_WIDTH, AxiLiteCsr
+from hdl.ctrl.regs import DEFAULT_MAX_DIM, hwcfg_values
+from hdl.ctrl.tiles import (
+    Operand,
+    bank_row_bytes,
+    bank_rows,
+    check_accelerator_shape,
+    dest_width,
+)
+from hdl.dma.read import AxiReadDma
+from hdl.dma.write import AxiWriteDma
+from hdl.mem.outbuf import OutputBuffer
+from hdl.mem.scratchpad import PingPongBank
+from hdl.post.convert import OutputConverter
+
+__all__ = ["Accelerator", "WRITE_BURSTS_IN_FLIGHT"]
+
+#: Write bursts in flight (the write DMA's B tracking).
+WRITE_BURSTS_IN_FLIGHT = 4
+
+
+def _popcount(m, value):
+    total = 0
+    for bit in value:
+        total = total + bit
+    result = Signal(range(len(value) + 1))
+    m.d.comb += result.eq(total)
+    return result
+
+
+class Accelerator(wiring.Component):
+    """A GEMM accelerator: the host writes a descriptor into the register window and sets
+    START; the accelerator reads A and B (and the per-channel records) from memory, runs the
+    tiled GEMM and writes C back, then raises DONE (and ``irq`` if enabled).
+
+    Ports (with :func:`hdl.bus.axi.verilog_ports`): ``s_axil_*`` (AXI4-Lite slave, 12-bit
+    address, 32-bit data), ``m_axi_*`` (AXI4 master, ``frontend_config``'s data and address
+    widths, one ID), ``irq``; ``clk`` and ``rst`` (synchronous, active high) from the ``sync``
+    domain.
+
+    Parameters
+    ----------
+    array_config : ArrayConfig
+        The array; R and C must divide the bus width in bytes.
+    frontend_config : FrontendConfig
+        Bus, bursts and tiles.
+    max_dim : int
+        Largest M, K or N a descriptor may ask for.
+    pe_module : str or None
+        Passed to :class:`~hdl.array.SystolicArray` (``None``: elaborate the PEs).
+    """
+
+    def __init__(
+        self, array_config, frontend_config=None, *, max_dim=DEFAULT_MAX_DIM, pe_module=None
+    ):
+        frontend_config = FrontendConfig() if frontend_config is None else frontend_config
+        if not isinstance(array_config, ArrayConfig):
+            raise UsageTypeError(
+                f"array_config must be an ArrayConfig, not {array_config!r}",
+                parameter="array_config",
+            )
+        if not isinstance(frontend_config, FrontendConfig):
+            raise UsageTypeError(
+                f"frontend_config must be a FrontendConfig, not {frontend_config!r}",
+                parameter="frontend_config",
+            )
+        check_accelerator_shape(array_config, frontend_config)
+        frontend_config.lanes_for(array_config.cols)
+        self._array_config = array_config
+        self._frontend_config = frontend_config
+        self._max_dim = max_dim
+        self._pe_module = pe_module
+        super().__init__(
+            {
+                "s_axil": In(
+                    AxiLiteSignature(addr_width=CSR_ADDR_WIDTH, data_width=CSR_DATA_WIDTH)
+                ),
+                "m_axi": Out(
+                    Axi4Signature(
+                        addr_width=frontend_config.addr_width,
+                        data_width=frontend_config.data_width,
+                        id_width=1,
+                    )
+                ),
+                "irq": Out(1),
+            }
+        )
+
+    @property
+    def array_config(self):
+        return self._array_config
+
+    @property
+    def frontend_config(self):
+        return self._frontend_config
+
+    @property
+    def max_dim(self):
+        return self._max_dim
+
+    @property
+    def hwcfg(self):
+        """``{register name: word}`` of the configuration registers (ID, VERSION, HWCFG0–3)."""
+        return hwcfg_values(self._array_config, self._frontend_config, max_dim=self._max_dim)
+
+    def elaborate(self, platform):
+        m = Module()
+        acfg, cfg = self._array_config, self._frontend_config
+        W = cfg.beat_bytes
+
+        m.submodules.csr = csr = AxiLiteCsr(acfg, cfg, max_dim=self._max_dim)
+        m.submodules.ctrl = ctrl = GemmController(acfg, cfg, max_dim=self._max_dim)
+        m.submodules.rdma = rdma = AxiReadDma(
+            cfg,
+            tag_width=READ_TAG_WIDTH,
+            bank_width=READ_BANK_WIDTH,
+            dest_width=dest_width(acfg, cfg),
+        )
+        m.submodules.wdma = wdma = AxiWriteDma(
+            cfg, tag_width=WRITE_TAG_WIDTH, outstanding_writes=WRITE_BURSTS_IN_FLIGHT
+        )
+
+        # The datapath restarts clean with every job and after a job that stopped early.
+        def datapath(name, component):
+            m.submodules[name] = ResetInserter(ctrl.datapath_reset)(component)
+            return component
+
+        banks = {
+            op: datapath(
+                f"bank_{op.name.lower()}",
+                PingPongBank(
+                    beat_bytes=W,
+                    row_bytes=bank_row_bytes(acfg, cfg, op),
+                    rows=bank_rows(acfg, cfg, op),
+                ),
+            )
+            for op in Operand
+        }
+        feeder = datapath("feeder", OperandFeeder(acfg, cfg))
+        array = datapath("array", SystolicArray(acfg, pe_module=self._pe_module))
+        acc_rows = cfg.tile_m * ceil(cfg.tile_n / acfg.cols)
+        acc = datapath("accumulator", TileAccumulator(acfg, acc_rows=acc_rows))
+        convert = datapath("convert", OutputConverter(acfg, cfg))
+        outbuf = datapath("outbuf", OutputBuffer(acfg, cfg))
+        # Folds waiting between the feeder and the accumulator: every fold takes at least R
+        # cycles on the array, so at most ceil(latency / R) + 1 are in flight.
+        fold_depth = ceil(array_latency(acfg) / acfg.rows) + 2
+        fold_q = fifo.SyncFIFOBuffered(width=feeder.folds.payload.shape().size, depth=fold_depth)
+        m.submodules.fold_q = ResetInserter(ctrl.datapath_reset)(fold_q)
+
+        # --- registers and controller --------------------------------------------------------
+        wiring.connect(m, wiring.flipped(self.s_axil), csr.s_axil)
+        m.d.comb += [
+            ctrl.desc.eq(csr.desc),
+            ctrl.start.eq(csr.start),
+            ctrl.abort_req.eq(csr.abort_req),
+            csr.status.eq(ctrl.status),
+            self.irq.eq(csr.irq),
+        ]
+
+        # --- AXI master: the read DMA has AR/R, the write DMA AW/W/B ------------------------
+        for dma in (rdma, wdma):
+            for name, member in dma.axi.signature.members.items():
+                ours = getattr(self.m_axi, name)
+                theirs = getattr(dma.axi, name)
+                if member.flow == Out:
+                    m.d.comb += ours.eq(theirs)
+                else:
+                    m.d.comb += theirs.eq(ours)
+        wiring.connect(m, ctrl.rd_cmd, rdma.cmd)
+        wiring.connect(m, rdma.done, ctrl.rd_done)
+        wiring.connect(m, ctrl.wr_cmd, wdma.cmd)
+        wiring.connect(m, wdma.done, ctrl.wr_done)
+
+        # --- read beats into the banks: bank field = {half, operand} -------------------------
+        beat = rdma.beat
+        operand = beat.payload.bank[:2]
+        half = beat.payload.bank[2]
+        for op, bank in banks.items():
+            m.d.comb += [
+                bank.w.valid.eq(beat.valid & (operand == op)),
+                bank.w.payload.half.eq(half),
+                bank.w.payload.addr.eq(beat.payload.addr),
+                bank.w.payload.data.eq(beat.payload.data),
+                bank.w.payload.mask.eq(-1),
+                bank.w.payload.last.eq(beat.payload.last),
+            ]
+            with m.If(operand == op):
+                m.d.comb += beat.ready.eq(bank.w.ready)
+        m.d.comb += [
+            ctrl.a_full.eq(banks[Operand.A].full),
+            ctrl.b_full.eq(banks[Operand.B].full),
+            ctrl.qp_full.eq(banks[Operand.QP].full),
+        ]
+
+        # --- operand feeder and array --------------------------------------------------------
+        wiring.connect(m, ctrl.feed, feeder.tile)
+        m.d.comb += feeder.act_unsigned.eq(ctrl.job.act_unsigned)
+        for prefix, op in (("a", Operand.A), ("b", Operand.B)):
+            bank = banks[op]
+            m.d.comb += [
+                bank.rd_en.eq(getattr(feeder, f"{prefix}_rd_en")),
+                bank.rd_half.eq(getattr(feeder, f"{prefix}_rd_half")),
+                bank.rd_row.eq(getattr(feeder, f"{prefix}_rd_row")),
+                getattr(feeder, f"{prefix}_rd_data").eq(bank.rd_data),
+                getattr(feeder, f"{prefix}_full").eq(bank.full),
+                bank.release.eq(getattr(feeder, f"{prefix}_release")),
+                bank.release_half.eq(getattr(feeder, f"{prefix}_release_half")),
+            ]
+        wiring.connect(m, feeder.weights, array.weights)
+        wiring.connect(m, feeder.acts, array.acts)
+        m.d.comb += [
+            fold_q.w_en.eq(feeder.folds.valid),
+            fold_q.w_data.eq(feeder.folds.payload),
+            feeder.folds.ready.eq(fold_q.w_rdy),
+            acc.folds.valid.eq(fold_q.r_rdy),
+            acc.folds.payload.eq(fold_q.r_data),
+            fold_q.r_en.eq(acc.folds.ready),
+        ]
+        wiring.connect(m, array.results, acc.i)
+
+        # --- output path ---------------------------------------------------------------------
+        job = ctrl.job
+        desc = csr.desc
+        m.d.comb += [
+            convert.mode.raw.eq(job.raw),
+            convert.mode.fp8_out.eq(job.fp8_out),
+            convert.mode.per_channel.eq(job.per_channel),
+            convert.mode.bias_en.eq(job.bias_en),
+            convert.q_mult.eq(desc.q_mult),
+            convert.q_shift.eq(desc.q_shift),
+            convert.q_zp.eq(desc.q_zp),
+            convert.qmin.eq(desc.qmin),
+            convert.qmax.eq(desc.qmax),
+        ]
+        wiring.connect(m, ctrl.strips, convert.strips)
+        qp = banks[Operand.QP]
+        m.d.comb += [
+            qp.rd_en.eq(convert.qp_rd_en),
+            qp.rd_half.eq(convert.qp_rd_half),
+            qp.rd_row.eq(convert.qp_rd_row),
+            convert.qp_rd_data.eq(qp.rd_data),
+            convert.qp_full.eq(qp.full),
+            qp.release.eq(convert.qp_release),
+            qp.release_half.eq(convert.qp_release_half),
+        ]
+        wiring.connect(m, acc.o, convert.i)
+        wiring.connect(m, convert.o, outbuf.i)
+        wiring.connect(m, ctrl.out_tiles, outbuf.tiles)
+        m.d.comb += outbuf.wide.eq(job.wide)
+        m.d.comb += [
+            wdma.data.valid.eq(outbuf.beats.valid),
+            wdma.data.payload.data.eq(outbuf.beats.payload.data),
+            outbuf.beats.ready.eq(wdma.data.ready),
+        ]
+        out_fire = outbuf.beats.valid & outbuf.beats.ready
+        m.d.comb += [
+            ctrl.out_valid.eq(outbuf.beats.valid),
+            ctrl.out_last.eq(out_fire & outbuf.beats.payload.last),
+        ]
+
+        # --- performance events --------------------------------------------------------------
+        perf = csr.perf
+        act_fire = array.acts.valid & array.acts.ready
+        m.d.comb += [
+            perf.cycles.eq(ctrl.status.busy),
+            perf.array_busy.eq(act_fire),
+            perf.stall_operand.eq(ctrl.status.busy & feeder.operand_wait),
+            perf.stall_output.eq(array.acts.valid & ~array.acts.ready),
+            perf.rd_bytes.eq(Mux(beat.valid & beat.ready, W, 0)),
+            perf.wr_bytes.eq(
+                Mux(self.m_axi.wvalid & self.m_axi.wready, _popcount(m, self.m_axi.wstrb), 0)
+            ),
+            perf.macs.eq(Mux(act_fire, acfg.rows * acfg.cols, 0)),
+        ]
+        return m
