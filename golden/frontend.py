@@ -704,6 +704,18 @@ def _read_time(rows, row_beats, merged, config, latency):
     return total / bus_efficiency(Fraction(total, bursts), config.outstanding_reads, latency)
 
 
+def _write_time(rows, row_beats, merged, config, latency):
+    """Cycles to write ``rows`` rows of ``row_beats`` beats: as :func:`_read_time`, with
+    ``outstanding_reads`` bursts in flight and each burst's B response ``latency`` cycles
+    after its last beat, plus the two cycles the write DMA takes to issue the next AW."""
+    total = rows * row_beats
+    if total == 0:
+        return Fraction(0)
+    longest = config.burst_beats
+    bursts = ceil(total / longest) if merged else rows * ceil(row_beats / longest)
+    return total / bus_efficiency(Fraction(total, bursts), config.outstanding_reads, latency + 2)
+
+
 def frontend_cycles(
     array_rows,
     array_cols,
@@ -723,6 +735,8 @@ def frontend_cycles(
     requant_latency=4,
     write_latency=16,
     writeback="strip",
+    start_latency=0,
+    c_stride=None,
 ):
     """Tile-level cycle bound of a GEMM through the front end (docs/accelerator.md §4.2).
 
@@ -805,9 +819,18 @@ def frontend_cycles(
         ``"strip"``: rows go to memory as the output stage produces them (the first-order
         model). ``"tile"``: an output buffer collects a whole C tile and writes it once its
         last strip is in (the generated accelerator, :class:`hdl.mem.outbuf.OutputBuffer`),
-        so the last C tile's ``tm · ceil(tn·ob/W)`` write beats, one AW per burst and the
-        write DMA's two register stages follow the output stage; earlier tiles' writes
-        overlap later tiles' compute.
+        so the last C tile's ``tm · ceil(tn·ob/W)`` write beats follow the output stage,
+        after the first burst's beats have gathered in the write DMA (it issues an AW only
+        for a burst whose beats are all buffered), at the bus efficiency of the write bursts
+        (one per row unless rows are contiguous, see ``c_stride``), with three cycles per
+        full-length burst for its AW; earlier tiles' writes overlap later tiles' compute.
+    c_stride : int or None
+        C's row stride in bytes (``None``: dense rows); with ``writeback="tile"`` the write
+        of the last C tile runs at the bus efficiency of its bursts (one per row unless the
+        rows are contiguous).
+    start_latency : int
+        Cycles from START to the first read command on the bus (the controller's descriptor
+        check and queues), added to the prologue.
 
     Returns
     -------
@@ -826,6 +849,7 @@ def frontend_cycles(
     requant_latency = check_int("requant_latency", requant_latency, 0, 1 << 10)
     write_latency = check_int("write_latency", write_latency, 0, 1 << 20)
     check_choice("writeback", writeback, WRITEBACK_MODES)
+    start_latency = check_int("start_latency", start_latency, 0, 1 << 10)
     w = cfg.beat_bytes
     ob = OUTPUT_BYTES[output]
     lanes = cfg.lanes_for(c)
@@ -881,10 +905,10 @@ def frontend_cycles(
     first = loop[0]
     if start == "row":
         first_fold_rows = min(r, first.tk)
-        prologue = latency + a_time(first) + b_time(first, first_fold_rows)
+        prologue = start_latency + latency + a_time(first) + b_time(first, first_fold_rows)
         rest0 = b_time(first, first.tk - first_fold_rows) + qp_time(first)
     else:
-        prologue = latency + a_time(first) + b_time(first, first.tk)
+        prologue = start_latency + latency + a_time(first) + b_time(first, first.tk)
         rest0 = qp_time(first)
 
     tiles = []
@@ -911,8 +935,15 @@ def frontend_cycles(
     epilogue = r + c + 1 + mac_latency + 1 + requant_latency + write_latency
     if writeback == "tile":
         last = loop[-1]
-        beats = last.tm * ceil(last.tn * ob / w)
-        epilogue += beats + ceil(beats / cfg.burst_beats) + 2
+        row_beats = ceil(last.tn * ob / w)
+        beats = last.tm * row_beats
+        c_stride = ceil(n * ob / w) * w if c_stride is None else c_stride
+        merged = c_stride == row_beats * w or last.tm == 1
+        write = _write_time(last.tm, row_beats, merged, cfg, write_latency)
+        # The first burst's beats gather before its AW; each full burst then waits for its
+        # own beats behind the previous one (AW handshake and W restart: 3 cycles).
+        full_bursts = ceil(beats / cfg.burst_beats)
+        epilogue += ceil(write) + min(beats, cfg.burst_beats) + 3 * full_bursts + 2
     traffic = Traffic(
         a=sum(t.tm * t.tk for t in loop if t.load_a),
         b=sum(t.tk * t.tn for t in loop),

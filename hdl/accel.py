@@ -30,10 +30,13 @@ from hdl.mem.outbuf import OutputBuffer
 from hdl.mem.scratchpad import PingPongBank
 from hdl.post.convert import OutputConverter
 
-__all__ = ["Accelerator", "WRITE_BURSTS_IN_FLIGHT"]
+__all__ = ["Accelerator", "write_bursts_in_flight"]
 
-#: Write bursts in flight (the write DMA's B tracking).
-WRITE_BURSTS_IN_FLIGHT = 4
+
+def write_bursts_in_flight(frontend_config):
+    """Write bursts in flight: as many as reads (``outstanding_reads``), so that a C tile of
+    short rows (one burst per row) streams out at the same bus efficiency as B comes in."""
+    return frontend_config.outstanding_reads
 
 
 def _popcount(m, value):
@@ -134,7 +137,7 @@ class Accelerator(wiring.Component):
             dest_width=dest_width(acfg, cfg),
         )
         m.submodules.wdma = wdma = AxiWriteDma(
-            cfg, tag_width=WRITE_TAG_WIDTH, outstanding_writes=WRITE_BURSTS_IN_FLIGHT
+            cfg, tag_width=WRITE_TAG_WIDTH, outstanding_writes=write_bursts_in_flight(cfg)
         )
 
         # The datapath restarts clean with every job and after a job that stopped early.

@@ -120,6 +120,25 @@ def _plain_module_names(verilog_text, top):
     return text
 
 
+_ZERO_WIDTH = re.compile(r"^[ \t]*(?:wire|reg)[ \t]+\[-1:0\][ \t]+(\S+);[ \t]*\n", re.M)
+
+
+def _without_zero_width(verilog_text):
+    """Drop the declarations Amaranth writes for zero-width signals (``wire [-1:0] x;``, a
+    loop counter over one value, say): Verilog has no zero-width vector, and Verilator warns
+    about the reversed range. Amaranth never reads or drives them; a use would be a bug."""
+    modules = re.split(r"(?m)^(?=module\s)", verilog_text)
+    out = []
+    for module in modules:
+        names = _ZERO_WIDTH.findall(module)
+        module = _ZERO_WIDTH.sub("", module)
+        for name in names:
+            if re.search(r"(?<![\w$])" + re.escape(name) + r"(?![\w$])", module):
+                raise RuntimeError(f"zero-width signal {name!r} is used in the generated Verilog")
+        out.append(module)
+    return "".join(out)
+
+
 def _convert(component, name, ports=None):
     """Verilog of ``component`` as module ``name``, submodules renamed, no ``src`` or
     Amaranth-internal attributes (one ``top`` attribute per file would clash between files).
@@ -127,7 +146,7 @@ def _convert(component, name, ports=None):
     text = verilog.convert(
         component, name=name, ports=ports, emit_src=False, strip_internal_attrs=True
     )
-    return _plain_module_names(text, name)
+    return _without_zero_width(_plain_module_names(text, name))
 
 
 def _without_banner(verilog_text):

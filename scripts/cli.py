@@ -200,6 +200,16 @@ def _add_top_args(parser):
     )
 
 
+def _add_measure_top_arg(parser):
+    """``--top`` of ``synth`` and ``pnr``."""
+    parser.add_argument(
+        "--top",
+        default="array",
+        choices=("array", "accel"),
+        help="array (the bare array) or accel (the AXI accelerator; front end counted apart)",
+    )
+
+
 #: Command-line spelling of :func:`hdl.generate.generate`'s parameters.
 GENERATE_OPTIONS = {"top": "--top", "acc_rows": "--acc-rows", "name": "--name"}
 
@@ -356,7 +366,10 @@ def cmd_synth(args):
     # Every configuration of the list is checked before the first one is synthesized.
     configs = [_config(args, mac=mac.strip()) for mac in args.mac.split(",")]
     check_choice("--target", args.target, TARGETS)
+    check_choice("--top", args.top, SYNTH_TOPS)
     root = _out_dir("build/synth" if args.out is None else args.out)
+    if args.top == "accel":
+        return _synth_accel(args, configs, root)
     reports = []
     for cfg in configs:
         out = root / f"{cfg.id}-{args.target}"
@@ -368,25 +381,73 @@ def cmd_synth(args):
     return 0
 
 
-def cmd_pnr(args):
-    from scripts.pnr import check_flow, place_and_route
+#: Tops ``synth`` and ``pnr`` measure: the bare array or the whole AXI accelerator.
+SYNTH_TOPS = ("array", "accel")
 
-    cfg = _config(args)
-    with _options(target="--target", device="--device", clock_mhz="--clock-mhz"):
-        check_flow(args.target, args.device, args.clock_mhz)
-    root = _out_dir("build/pnr" if args.out is None else args.out)
-    out = root / f"{cfg.id}-{args.target}-{args.device}"
-    r = place_and_route(cfg, args.target, args.device, out, clock_mhz=args.clock_mhz)
+
+def _accel_frontend(args, configs):
+    """The accelerator options of ``synth``/``pnr --top accel``, checked against every
+    configuration before any tool runs."""
+    from scripts.synth import check_accel
+
+    frontend = _frontend(args)
+    with _options(**FRONTEND_OPTIONS, cols="--cols", rows="--rows"):
+        for cfg in configs:
+            check_accel(cfg, frontend)
+    return frontend
+
+
+def _synth_accel(args, configs, root):
+    from scripts.synth import frontend_id, synthesize_accel, write_accel_reports
+
+    frontend = _accel_frontend(args, configs)
+    for cfg in configs:
+        out = root / f"accel-{cfg.id}-{frontend_id(frontend)}-{args.target}"
+        report = synthesize_accel(cfg, frontend, args.target, out)
+        print(write_accel_reports(report, out).read_text())
+    return 0
+
+
+def _print_pnr(label, r, clock_mhz):
     verdict = "met" if r["timing_met"] else "NOT met"
-    print(
-        f"{cfg.id} on {args.target}-{args.device}: fmax {r['fmax_mhz']} MHz "
-        f"(constraint {args.clock_mhz} MHz, {verdict})"
-    )
+    print(f"{label}: fmax {r['fmax_mhz']} MHz (constraint {clock_mhz} MHz, {verdict})")
     for cell, used in sorted(r["used"].items()):
         print(f"  {cell}: {used} / {r['available'][cell]}")
     if r["critical_path"]:
         p = r["critical_path"]
         print(f"  critical path: {p['from']} -> {p['to']} ({p['steps']} steps)")
+
+
+def cmd_pnr(args):
+    from scripts.pnr import check_flow, place_and_route, place_and_route_accel
+
+    cfg = _config(args)
+    with _options(target="--target", device="--device", clock_mhz="--clock-mhz"):
+        check_flow(args.target, args.device, args.clock_mhz)
+    check_choice("--top", args.top, SYNTH_TOPS)
+    frontend = _accel_frontend(args, [cfg]) if args.top == "accel" else None
+    root = _out_dir("build/pnr" if args.out is None else args.out)
+    where = f"{args.target}-{args.device}"
+    if frontend is None:
+        out = root / f"{cfg.id}-{where}"
+        r = place_and_route(cfg, args.target, args.device, out, clock_mhz=args.clock_mhz)
+        _print_pnr(f"{cfg.id} on {where}", r, args.clock_mhz)
+        print(f"  report: {out / 'pnr.json'}")
+        return 0
+    from scripts.synth import frontend_id
+
+    fid = frontend_id(frontend)
+    out = root / f"accel-{cfg.id}-{fid}-{where}"
+    r = place_and_route_accel(
+        cfg, frontend, args.target, args.device, out, clock_mhz=args.clock_mhz
+    )
+    accel, array = r["accel"], r["array"]
+    _print_pnr(f"accelerator {cfg.id} {fid} on {where}", accel, args.clock_mhz)
+    _print_pnr(f"bare array {cfg.id} on {where}", array, args.clock_mhz)
+    print(
+        f"fmax: accelerator {accel['fmax_mhz']} MHz, bare array {array['fmax_mhz']} MHz "
+        f"(constraint {args.clock_mhz} MHz)"
+    )
     print(f"  report: {out / 'pnr.json'}")
     return 0
 
@@ -496,11 +557,17 @@ def cmd_demo(args):
     from scripts.synth import synthesize, write_reports
 
     cfg = _config(args)
+    frontend = _frontend(args)
     _check_gemm_options(args, cfg)
+    check_int("--mem-latency", args.mem_latency, 2, 4096)
     out = Path("build/demo")
-    path = generate(cfg, out / "verilog")
-    print(f"generated {path}")
-    ok = run_and_report(cfg, args.m, args.k, args.n, args.seed)
+    with _options(rows="--rows", cols="--cols"):
+        path = generate(cfg, out / "verilog", top="accel", frontend=frontend)
+    print(f"generated {path} (+ manifest.json, {path.stem}_regs.h, filelist.f, {path.stem}.core)")
+    requant = "per-tensor" if cfg.mac == "int8" else "binary32"
+    ok = run_accel_and_report(
+        cfg, frontend, args.m, args.k, args.n, args.seed, latency=args.mem_latency, requant=requant
+    )
     if not args.no_synth:
         report = synthesize(cfg, "ecp5", out / "synth-ecp5")
         md = write_reports(report, out / "synth-ecp5")
@@ -563,6 +630,8 @@ def build_parser():
     p = sub.add_parser("synth", help="yosys synthesis: cells, LUT, FF, DSP, BRAM per PE and total")
     _add_config_args(p, mac_help="MAC kind, or a comma-separated list to compare their PEs")
     p.add_argument("--target", default="ecp5", help="generic, ecp5 or ice40")
+    _add_measure_top_arg(p)
+    _add_frontend_args(p)
     p.add_argument("--out", default=None, help="output root (default build/synth)")
     p.set_defaults(func=cmd_synth)
 
@@ -571,6 +640,8 @@ def build_parser():
     p.add_argument("--target", default="ecp5", help="ecp5 or ice40")
     p.add_argument("--device", default="85k", help="ecp5: 25k, 45k, 85k; ice40: up5k, hx8k")
     p.add_argument("--clock-mhz", type=float, default=100.0, help="clock constraint")
+    _add_measure_top_arg(p)
+    _add_frontend_args(p)
     p.add_argument("--out", default=None, help="output root (default build/pnr)")
     p.set_defaults(func=cmd_pnr)
 
@@ -601,11 +672,16 @@ def build_parser():
     p.add_argument("--out", default="build/report", help="report folder (default build/report)")
     p.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser("demo", help="generate, simulate one GEMM and synthesize the default array")
+    p = sub.add_parser(
+        "demo",
+        help="generate the accelerator, run one GEMM memory to memory in Verilator, ECP5 area",
+    )
     _add_config_args(p)
-    for name in ("m", "k", "n"):
-        p.add_argument(f"--{name}", type=int, default=64)
+    _add_frontend_args(p)
+    for name, default in (("m", 128), ("k", 256), ("n", 128)):
+        p.add_argument(f"--{name}", type=int, default=default)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--mem-latency", type=int, default=64, help="memory read latency (64)")
     p.add_argument("--no-synth", action="store_true", help="skip the ECP5 area summary")
     p.set_defaults(func=cmd_demo)
     return parser

@@ -8,8 +8,8 @@ from pathlib import Path
 from amaranth.back import verilog
 
 from golden.errors import UsageValueError, check_choice
-from hdl.verify.qor_harness import QorHarness
-from scripts.synth import classify, synth_commands
+from hdl.verify.qor_harness import AccelQorHarness, QorHarness
+from scripts.synth import check_accel, classify, synth_commands
 from scripts.tools import run_tool, tool_version
 
 #: Device name → (nextpnr device flag, package).
@@ -21,21 +21,22 @@ DEVICES = {
     },
     "ice40": {"up5k": ("--up5k", "sg48"), "hx8k": ("--hx8k", "ct256")},
 }
-#: Logic cells, flip-flops and DSP blocks of each device, as nextpnr reports them available.
+#: Logic cells, flip-flops, DSP blocks and block RAMs of each device, as nextpnr reports them
+#: available.
 DEVICE_CAPACITY = {
     "ecp5": {
-        "25k": {"comb": 24288, "ff": 24288, "dsp": 28},
-        "45k": {"comb": 43848, "ff": 43848, "dsp": 72},
-        "85k": {"comb": 83640, "ff": 83640, "dsp": 156},
+        "25k": {"comb": 24288, "ff": 24288, "dsp": 28, "bram": 56},
+        "45k": {"comb": 43848, "ff": 43848, "dsp": 72, "bram": 108},
+        "85k": {"comb": 83640, "ff": 83640, "dsp": 156, "bram": 208},
     },
     "ice40": {
-        "up5k": {"comb": 5280, "ff": 5280, "dsp": 8},
-        "hx8k": {"comb": 7680, "ff": 7680, "dsp": 0},
+        "up5k": {"comb": 5280, "ff": 5280, "dsp": 8, "bram": 30},
+        "hx8k": {"comb": 7680, "ff": 7680, "dsp": 0, "bram": 32},
     },
 }
 RESOURCE_NAMES = {
-    "ecp5": {"comb": "TRELLIS_COMB", "ff": "TRELLIS_FF", "dsp": "MULT18X18D"},
-    "ice40": {"comb": "ICESTORM_LC", "ff": "SB_DFF", "dsp": "SB_MAC16"},
+    "ecp5": {"comb": "TRELLIS_COMB", "ff": "TRELLIS_FF", "dsp": "MULT18X18D", "bram": "DP16KD"},
+    "ice40": {"comb": "ICESTORM_LC", "ff": "SB_DFF", "dsp": "SB_MAC16", "bram": "SB_RAM40_4K"},
 }
 HARNESS_TOP = "qor_top"
 #: Devices without DSP blocks: a ``multiplier="dsp"`` configuration cannot map there.
@@ -95,7 +96,7 @@ def parse_report(report, clock_mhz):
 
 
 def resource_demand(counts, target):
-    """Logic cells, flip-flops and DSPs a synthesized design asks of a device.
+    """Logic cells, flip-flops, DSPs and block RAMs a synthesized design asks of a device.
 
     On ECP5 a CCU2C carry cell and a TRELLIS_DPR16X4 LUT RAM each occupy two of nextpnr's
     TRELLIS_COMB cells; on iCE40 an SB_CARRY rides in the logic cell of its SB_LUT4.
@@ -103,7 +104,8 @@ def resource_demand(counts, target):
     comb = counts["lut"]
     if target == "ecp5":
         comb += 2 * counts["carry"] + 2 * counts["lutram"]
-    return {"comb": comb, "ff": counts["ff"], "dsp": counts["dsp"]}
+    # Counts estimated from one PE (scripts.bench) have no block RAM entry.
+    return {"comb": comb, "ff": counts["ff"], "dsp": counts["dsp"], "bram": counts.get("bram", 0)}
 
 
 def check_fit(counts, target, device):
@@ -113,7 +115,7 @@ def check_fit(counts, target, device):
     capacity = DEVICE_CAPACITY[target][device]
     over = [
         f"{demand[r]} {RESOURCE_NAMES[target][r]} > {capacity[r]}"
-        for r in ("comb", "ff", "dsp")
+        for r in ("comb", "ff", "dsp", "bram")
         if demand[r] > capacity[r]
     ]
     if not over:
@@ -124,21 +126,14 @@ def check_fit(counts, target, device):
     return f"does not fit {target}-{device}: " + ", ".join(over) + hint
 
 
-def synthesize_harness(config, target, out_dir):
-    """Synthesize ``config`` inside :class:`~hdl.verify.qor_harness.QorHarness` for ``target``.
-
-    Writes ``qor_top.v``, the yosys script and log, the netlist ``qor_top.json`` for nextpnr
-    and ``qor_top.stat.json`` into ``out_dir``; returns the design's resource counts
-    (:func:`scripts.synth.classify` columns plus ``cells_by_type`` and ``seconds``). The counts
-    include the harness: one stimulus flip-flop per array input bit and a 32-bit XOR fold.
-    """
-    work = Path(out_dir)
+def _synthesize(harness, commands, target, work):
+    """Write ``harness`` as ``qor_top.v`` into ``work``, run ``commands`` plus a ``stat`` in
+    yosys, and return the resource counts."""
     work.mkdir(parents=True, exist_ok=True)
     (work / f"{HARNESS_TOP}.v").write_text(
-        verilog.convert(QorHarness(config), name=HARNESS_TOP, emit_src=False)
+        verilog.convert(harness, name=HARNESS_TOP, emit_src=False)
     )
-    commands = synth_commands(target, HARNESS_TOP, config, json_out=f"{HARNESS_TOP}.json")
-    commands.append(f"tee -q -o {HARNESS_TOP}.stat.json stat -json")
+    commands = [*commands, f"tee -q -o {HARNESS_TOP}.stat.json stat -json"]
     (work / "pnr_synth.ys").write_text("\n".join(commands) + "\n")
     start = time.perf_counter()
     run_tool(
@@ -151,6 +146,29 @@ def synthesize_harness(config, target, out_dir):
     stat = json.loads((work / f"{HARNESS_TOP}.stat.json").read_text())
     histogram = stat["design"]["num_cells_by_type"]
     return {"cells_by_type": histogram, **classify(histogram, target), "seconds": seconds}
+
+
+def synthesize_harness(config, target, out_dir):
+    """Synthesize ``config`` inside :class:`~hdl.verify.qor_harness.QorHarness` for ``target``.
+
+    Writes ``qor_top.v``, the yosys script and log, the netlist ``qor_top.json`` for nextpnr
+    and ``qor_top.stat.json`` into ``out_dir``; returns the design's resource counts
+    (:func:`scripts.synth.classify` columns plus ``cells_by_type`` and ``seconds``). The counts
+    include the harness: one stimulus flip-flop per array input bit and a 32-bit XOR fold.
+    """
+    commands = synth_commands(target, HARNESS_TOP, config, json_out=f"{HARNESS_TOP}.json")
+    return _synthesize(QorHarness(config), commands, target, Path(out_dir))
+
+
+def synthesize_accel_harness(config, frontend, target, out_dir):
+    """Synthesize the accelerator of ``config`` and ``frontend`` inside
+    :class:`~hdl.verify.qor_harness.AccelQorHarness` (flattened, memories mapped to block RAM)
+    and write the netlist ``qor_top.json`` into ``out_dir``; return the counts as
+    :func:`synthesize_harness` does. They include the harness: one stimulus flip-flop per
+    accelerator input bit (about 150 plus the AXI data width) and a 32-bit XOR fold.
+    """
+    commands = synth_commands(target, HARNESS_TOP, config, json_out=f"{HARNESS_TOP}.json")
+    return _synthesize(AccelQorHarness(config, frontend), commands, target, Path(out_dir))
 
 
 def route(target, device, out_dir, *, clock_mhz=100):
@@ -215,5 +233,69 @@ def place_and_route(config, target, device, out_dir, *, clock_mhz=100):
             "nextpnr": tool_version(f"yowasp-nextpnr-{target}"),
         }
     )
+    (work / "pnr.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def place_and_route_accel(config, frontend, target, device, out_dir, *, clock_mhz=100, array=True):
+    """Place and route the accelerator of ``config`` and ``frontend`` in
+    :class:`~hdl.verify.qor_harness.AccelQorHarness` and, beside it, the bare array of the same
+    ``config`` in :class:`~hdl.verify.qor_harness.QorHarness` (:func:`place_and_route`).
+
+    The accelerator's files go to ``out_dir/accel``, the array's to ``out_dir/array``; the
+    result is also written to ``out_dir/pnr.json``.
+
+    Parameters
+    ----------
+    config : ArrayConfig
+    frontend : golden.frontend.FrontendConfig or None
+        Bus and tiles (``None``: the defaults).
+    target, device, clock_mhz
+        As in :func:`place_and_route`.
+    out_dir : path
+    array : bool
+        Also place and route the bare array (``False``: ``array`` is ``None``).
+
+    Returns
+    -------
+    dict
+        ``accel``: :func:`route`'s dict plus ``synth`` (the harnessed accelerator's counts),
+        ``frontend`` (its fields), ``config``, ``config_id``, ``target``, ``device`` and
+        ``nextpnr``; ``array``: :func:`place_and_route`'s dict of the bare array, or ``None``.
+
+    Raises
+    ------
+    ValueError
+        As :func:`place_and_route`: bad target, device or clock, or an accelerator that does not
+        fit the device (checked after synthesis, before nextpnr runs).
+    scripts.tools.ToolError
+        If yosys or nextpnr fails.
+    """
+    from dataclasses import asdict
+
+    _check(config, target, device, clock_mhz)
+    frontend = check_accel(config, frontend)
+    work = Path(out_dir)
+    counts = synthesize_accel_harness(config, frontend, target, work / "accel")
+    misfit = check_fit(counts, target, device)
+    if misfit:
+        raise UsageValueError(f"accelerator {config.id} {misfit}")
+    accel = route(target, device, work / "accel", clock_mhz=clock_mhz)
+    accel.update(
+        {
+            "synth": {k: v for k, v in counts.items() if k != "cells_by_type"},
+            "frontend": asdict(frontend),
+            "config": config.to_dict(),
+            "config_id": config.id,
+            "target": target,
+            "device": device,
+            "nextpnr": tool_version(f"yowasp-nextpnr-{target}"),
+        }
+    )
+    bare = None
+    if array:
+        bare = place_and_route(config, target, device, work / "array", clock_mhz=clock_mhz)
+    result = {"accel": accel, "array": bare}
+    work.mkdir(parents=True, exist_ok=True)
     (work / "pnr.json").write_text(json.dumps(result, indent=2) + "\n")
     return result

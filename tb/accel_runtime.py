@@ -17,13 +17,23 @@ from dataclasses import asdict, dataclass
 
 from golden.descriptor import ErrorCode
 from golden.frontend import FrontendConfig
-from hdl.accel import WRITE_BURSTS_IN_FLIGHT
+from hdl.accel import write_bursts_in_flight
 from hdl.config import ArrayConfig
+from hdl.ctrl.controller import CHECK_CYCLES
 from hdl.generate import ACCEL_TOP, accel_verilog
 from tb.accel_jobs import SENTINEL
 from tb.verilator import VerilatorBuild
 
-__all__ = ["AccelBuildKey", "AccelResult", "accel_build", "check_result", "run_accel_jobs"]
+__all__ = [
+    "AccelBuildKey",
+    "AccelResult",
+    "accel_build",
+    "axi_error_problems",
+    "check_result",
+    "error_cycle",
+    "perf_problems",
+    "run_accel_jobs",
+]
 
 
 @dataclass(frozen=True)
@@ -79,10 +89,13 @@ class AccelResult:
 
 
 def check_result(job, result):
-    """Assert that ``result`` is what ``job`` must give; return an :class:`AccelResult`."""
+    """Assert that ``result`` is what ``job`` must give; return an :class:`AccelResult`
+    (``None`` for a job cut short by reset, after checking the registers read back at their
+    reset values)."""
     label = job.label
     problems = list(result["violations"])
     if result.get("reset"):
+        problems += _reset_problems(result)
         assert not problems, f"{label}: " + "\n".join(problems[:10])
         return None
     code = result["status"]["ERR_CODE"]
@@ -97,13 +110,24 @@ def check_result(job, result):
         problems.append("STATUS.BUSY is still set after the interrupt")
     if bool(result["status"]["ERROR"]) != bool(job.expect_error):
         problems.append(f"STATUS.ERROR is {result['status']['ERROR']}")
+    if job.expect_source is not None and result["err_info"]["SOURCE"] != job.expect_source:
+        problems.append(
+            f"ERR_INFO.SOURCE {result['err_info']['SOURCE']}, expected {job.expect_source}"
+        )
     for key, value in result["idle"].items():
         if value:
             problems.append(f"{value} {key.replace('_', ' ')} left after the job")
-    if job.expect_error and job.expect_error < 0x10:  # descriptor errors: no bus traffic
+    counts = result.get("counts")
+    if counts is not None:
+        if counts["ar"] != counts["r_last"]:
+            problems.append(f"{counts['ar']} AR but {counts['r_last']} last R beats")
+        if counts["aw"] != counts["b"]:
+            problems.append(f"{counts['aw']} AW but {counts['b']} B")
+    # Descriptor errors: no bus traffic (BUSY refuses a second START, the first job runs).
+    if job.expect_error and job.expect_error < 0x10 and job.expect_error != ErrorCode.BUSY:
         if result["ars"] or result["aws"]:
             problems.append(f"illegal descriptor issued {result['ars']} AR and {result['aws']} AW")
-    if not job.expect_error:
+    if job.compare_c:
         for r, ((addr, want), got) in enumerate(zip(job.c_rows, result["c_rows"], strict=True)):
             if got != want:
                 col = next(i for i in range(len(want)) if got[i] != want[i])
@@ -116,6 +140,14 @@ def check_result(job, result):
         if gap.strip(bytes([SENTINEL])):
             problems.append(f"gap bytes of C row {r} were written")
             break
+    if "bus" in result:
+        problems += perf_problems(job, result)
+        if ErrorCode.AXI_RD_SLVERR <= job.expect_error <= ErrorCode.AXI_WR_DECERR:
+            problems += axi_error_problems(job, result)
+    if "abort_idle" in result:
+        idle = result["abort_idle"]
+        if idle["before"] != idle["after"] or idle["traffic"]:
+            problems.append(f"ABORT while idle changed the registers or caused traffic: {idle}")
     assert not problems, f"{label}: " + "; ".join(problems[:10])
     return AccelResult(
         label=label,
@@ -127,6 +159,105 @@ def check_result(job, result):
         ars=result["ars"],
         aws=result["aws"],
     )
+
+
+def _reset_problems(result):
+    problems = []
+    if not result["condition_met"]:
+        problems.append("the reset condition never held")
+    for name, value in result["regs"].items():
+        if value:
+            problems.append(f"{name} reads {value:#x} after reset, not 0")
+    if result["irq"]:
+        problems.append("irq high after reset")
+    if result["traffic_after"]:
+        problems.append(f"{result['traffic_after']} AR/AW after reset without a job")
+    return problems
+
+
+def perf_problems(job, result):
+    """The performance counters against the traffic the bus log saw: RD_BYTES = the bytes the
+    ARs asked for, WR_BYTES = the strobes set, the busy and stall cycles within CYCLES, MACS =
+    R·C·ARRAY_BUSY, and ARRAY_BUSY = the GEMM's activation rows when it completed."""
+    perf, bus = result["perf"], result["bus"]
+    problems = []
+    requested = sum((length + 1) * job.beat_bytes for _o, _c, _a, length in bus["ars"])
+    if perf["RD_BYTES"] != requested:
+        problems.append(f"PERF_RD_BYTES {perf['RD_BYTES']}, the ARs asked for {requested}")
+    strobed = sum(bin(strb).count("1") for _o, _c, strb, _l in bus["ws"])
+    if perf["WR_BYTES"] != strobed:
+        problems.append(f"PERF_WR_BYTES {perf['WR_BYTES']}, W strobes set {strobed}")
+    busy = perf["ARRAY_BUSY"] + perf["STALL_OPERAND"] + perf["STALL_OUTPUT"]
+    if busy > perf["CYCLES"]:
+        problems.append(
+            f"ARRAY_BUSY + STALL_OPERAND + STALL_OUTPUT = {busy} > CYCLES {perf['CYCLES']}"
+        )
+    if job.pes and perf["MACS"] != job.pes * perf["ARRAY_BUSY"]:
+        problems.append(f"PERF_MACS {perf['MACS']} != {job.pes} × ARRAY_BUSY")
+    if job.compare_c and job.act_rows and perf["ARRAY_BUSY"] != job.act_rows:
+        problems.append(f"PERF_ARRAY_BUSY {perf['ARRAY_BUSY']}, the GEMM has {job.act_rows} rows")
+    return problems
+
+
+def error_cycle(result):
+    """``(direction, cycle)`` of the first error response of the job's bus log, or None."""
+    bus = result["bus"]
+    firsts = [("read", c) for c, resp, _last in bus["rs"] if resp]
+    firsts += [("write", c) for c, resp in bus["bs"] if resp]
+    return min(firsts, key=lambda x: x[1]) if firsts else None
+
+
+def axi_error_problems(job, result):
+    """A job that ended on an AXI error response: ERR_ADDR is the failing burst's AxADDR (the
+    memory's fault log, and the bus log's burst of the first error response); no AR or AW was
+    offered after the error response was taken; W beats offered after a write error carry no
+    strobes and belong to bursts issued before it."""
+    problems = []
+    bus, log = result["bus"], result["fault_log"]
+    if len(log) != 1:
+        return [f"fault log has {len(log)} entries, expected 1: {log}"]
+    direction, addr, _beat, _resp = log[0]
+    if result["err_addr"] != addr:
+        problems.append(f"ERR_ADDR {result['err_addr']:#x}, the failing burst is at {addr:#x}")
+    first = error_cycle(result)
+    if first is None or first[0] != direction:
+        return problems + [f"no {direction} error response in the bus log"]
+    cycle = first[1]
+    if direction == "read":
+        # The failing beat's burst: count last beats before it.
+        index = sum(1 for c, _r, last in bus["rs"] if last and c < cycle)
+        if bus["ars"][index][2] != addr:
+            problems.append(
+                f"the first error beat belongs to the AR at {bus['ars'][index][2]:#x}, "
+                f"the fault log says {addr:#x}"
+            )
+    else:
+        index = sum(1 for c, _r in bus["bs"] if c < cycle)
+        if bus["aws"][index][2] != addr:
+            problems.append(
+                f"the first error B belongs to the AW at {bus['aws'][index][2]:#x}, "
+                f"the fault log says {addr:#x}"
+            )
+    for name in ("ars", "aws"):
+        late = [(o, a) for o, _c, a, _l in bus[name] if o > cycle]
+        if late:
+            o, a = late[0]
+            problems.append(
+                f"{len(late)} {name[:2].upper()} offered after the {direction} error response "
+                f"(cycle {cycle}); the first at cycle {o}, address {a:#x}"
+            )
+    if direction == "write":
+        issued = sum(length + 1 for _o, c, _a, length in bus["aws"] if c <= cycle)
+        for n, (offered, _c, strb, _last) in enumerate(bus["ws"]):
+            if offered > cycle and strb:
+                problems.append(
+                    f"W beat {n} offered at cycle {offered} after the write error (cycle "
+                    f"{cycle}) has WSTRB {strb:#x}"
+                )
+                break
+        if len(bus["ws"]) > issued:
+            problems.append(f"{len(bus['ws'])} W beats for {issued} beats of AWs issued")
+    return problems
 
 
 def _name(code):
@@ -158,7 +289,7 @@ def run_accel_jobs(
         "frontend": asdict(frontend_config),
         "latency": latency,
         "write_latency": latency if write_latency is None else write_latency,
-        "write_bursts": WRITE_BURSTS_IN_FLIGHT,
+        "write_bursts": write_bursts_in_flight(frontend_config),
     }
     env = {
         "SYSTOLIX_ACCEL_SPEC": json.dumps(spec),
@@ -179,7 +310,9 @@ def verilog_digest(array_config, frontend_config):
     return hashlib.sha256(accel_verilog(array_config, frontend_config).encode()).hexdigest()
 
 
-def accel_bound(array_config, frontend_config, m, k, n, latency, *, flags=0, write_latency=None):
+def accel_bound(
+    array_config, frontend_config, m, k, n, latency, *, flags=0, write_latency=None, c_stride=None
+):
     """The cycle model's bound on START→DONE (:func:`golden.frontend.frontend_cycles`) for
     the generated accelerator: compute waits for whole tiles (``start="tile"``), C tiles are
     written whole (``writeback="tile"``), QP records fetched when the flags use them."""
@@ -203,7 +336,35 @@ def accel_bound(array_config, frontend_config, m, k, n, latency, *, flags=0, wri
         start="tile",
         output=output,
         qp_records=uses_qp_table(flags, mac),
-        write_latency=latency if write_latency is None else write_latency,
+        requant_latency=output_latency(array_config, frontend_config),
+        write_latency=(latency if write_latency is None else write_latency) + FINISH_LATENCY,
         writeback="tile",
+        start_latency=START_LATENCY,
+        c_stride=c_stride,
     )
     return cycles.bound
+
+
+#: Cycles the model's prologue leaves out: from START (the CTRL write's commit) to the first
+#: AR on the bus (the register block's start pulse, the controller's descriptor check, the
+#: sequencer and load queues, the read DMA's command and AR registers), and from the first
+#: tile's last beat to its first activation row (the bank's full bit, the feeder's read).
+START_LATENCY = (1 + CHECK_CYCLES + 3 + 2) + 3
+#: Cycles from the last B response to the end of the job (the write DMA's completion, the
+#: controller's finish).
+FINISH_LATENCY = 2
+
+
+def output_latency(array_config, frontend_config):
+    """Cycles from a finished accumulator row to its first write beat: the converter's
+    pipeline and the output buffer's."""
+    from hdl.mem.outbuf import OutputBuffer
+    from hdl.post.convert import OutputConverter
+
+    blocks = (
+        OutputConverter(array_config, frontend_config),
+        OutputBuffer(array_config, frontend_config),
+    )
+    for block in blocks:
+        block._MustUse__silence = True  # built for its latency only, never elaborated
+    return sum(block.latency for block in blocks)

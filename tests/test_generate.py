@@ -292,3 +292,15 @@ def test_cli_lint_gemm_top_clean(mac, tmp_path, capsys):
     argv = ["lint", "--rows", "2", "--cols", "3", "--mac", mac, "--top", "gemm"]
     assert main([*argv, "--acc-rows", "16", "--out", str(tmp_path)]) == 0
     assert "lint clean" in capsys.readouterr().out
+
+
+def test_zero_width_declarations_dropped():
+    """Amaranth declares a zero-width signal as ``wire [-1:0]``; the generator drops such
+    declarations per module and refuses a design that would use one."""
+    from hdl.generate import _without_zero_width
+
+    text = "module a;\n  wire [-1:0] sub;\n  wire [3:0] x;\nendmodule\nmodule b;\n  wire sub;\nendmodule\n"
+    cleaned = _without_zero_width(text)
+    assert "[-1:0]" not in cleaned and "wire sub;" in cleaned and "wire [3:0] x;" in cleaned
+    with pytest.raises(RuntimeError, match="sub"):
+        _without_zero_width("module a;\n  wire [-1:0] sub;\n  assign y = sub;\nendmodule\n")

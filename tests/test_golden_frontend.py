@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from golden.errors import UsageValueError
 from golden.fp8 import f32_to_fp8, fp8_matmul_exact
 from golden.frontend import (
     ACT_UNSIGNED,
@@ -623,3 +624,27 @@ def test_frontend_cycles_rejects_bad_arguments():
         frontend_cycles(16, 16, -1, FrontendConfig(), 1, 1, 1, 0)
     with pytest.raises(TypeError, match="frontend_config must be a FrontendConfig"):
         frontend_cycles(16, 16, 2, {}, 1, 1, 1, 0)
+
+
+def test_tile_writeback_terms():
+    """Whole-tile write-back adds the last C tile's write after the output stage: more for
+    4-byte outputs, more for rows that do not merge, and the start latency adds one for one."""
+    cfg = FrontendConfig()
+    base = dict(start="tile", write_latency=64)
+    strip = frontend_cycles(16, 16, 2, cfg, 256, 256, 256, 64, **base)
+    tile = frontend_cycles(16, 16, 2, cfg, 256, 256, 256, 64, writeback="tile", **base)
+    # 64 rows of 64 bytes: 256 beats in 4-beat bursts (stride 256), at least 256 cycles.
+    assert tile.bound - strip.bound >= 256 + 64
+    raw = frontend_cycles(16, 16, 2, cfg, 256, 256, 256, 64, writeback="tile", output="raw", **base)
+    assert raw.bound > tile.bound
+    merged = frontend_cycles(16, 16, 2, cfg, 256, 256, 64, 64, writeback="tile", **base)
+    split = frontend_cycles(
+        16, 16, 2, cfg, 256, 256, 64, 64, writeback="tile", c_stride=128, **base
+    )
+    assert split.bound > merged.bound
+    late = frontend_cycles(
+        16, 16, 2, cfg, 256, 256, 256, 64, writeback="tile", start_latency=10, **base
+    )
+    assert late.bound == tile.bound + 10
+    with pytest.raises(UsageValueError, match="writeback"):
+        frontend_cycles(16, 16, 2, cfg, 8, 8, 8, 4, writeback="row")

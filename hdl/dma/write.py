@@ -77,7 +77,7 @@ class AxiWriteDma(wiring.Component):
     loaded.
 
     An AW is loaded only when all of its burst's beats are in the data FIFO (depth
-    ``burst_beats``) beyond those owed to bursts already issued, so W never stalls mid-burst
+    ``2·burst_beats``) beyond those owed to bursts already issued, so W never stalls mid-burst
     on the master's side. WSTRB enables byte ``j`` of a beat at row offset ``o`` when
     ``o + j < valid_bytes``. Up to ``outstanding_writes`` bursts are in flight, counted from
     the AW load to its B.
@@ -160,7 +160,10 @@ class AxiWriteDma(wiring.Component):
             axi.awprot.eq(AWPROT),
         ]
 
-        m.submodules.dfifo = dfifo = fifo.SyncFIFO(width=cfg.data_width, depth=cfg.burst_beats)
+        # Two bursts deep: the next burst's beats gather while this one's go out, so its AW is
+        # ready when the bus is.
+        fifo_beats = 2 * cfg.burst_beats
+        m.submodules.dfifo = dfifo = fifo.SyncFIFO(width=cfg.data_width, depth=fifo_beats)
         # ARLEN of each issued burst whose W beats are not all sent.
         m.submodules.wq = wq = fifo.SyncFIFO(width=8, depth=self._outstanding)
         # AWADDR of each issued burst without its B yet.
@@ -243,7 +246,7 @@ class AxiWriteDma(wiring.Component):
         cmd_end = run_end & (p_runs_left == 0)
 
         # Beats in the FIFO not owed to bursts already issued.
-        free_beats = Signal(range(cfg.burst_beats + 1))
+        free_beats = Signal(range(fifo_beats + 1))
         m.d.comb += free_beats.eq(dfifo.r_level - w_pending)
         load = (
             issuing

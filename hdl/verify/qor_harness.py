@@ -1,6 +1,6 @@
 """A pin-light wrapper for place and route, so fmax measures the design and not its pins."""
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Cat, Module, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -54,6 +54,68 @@ class QorHarness(wiring.Component):
             fold = fold ^ chunk
         with m.If(array.results.valid):
             m.d.sync += folded.eq(folded ^ fold)
+        parity = Signal()
+        m.d.sync += parity.eq(folded.xor())
+        m.d.comb += self.dout.eq(parity)
+        return m
+
+
+class AccelQorHarness(wiring.Component):
+    """Feeds a :class:`~hdl.accel.Accelerator` from one input pin and folds every output into
+    one output pin.
+
+    A shift register clocked from ``din`` drives every input of the accelerator (the AXI4-Lite
+    slave's AW/W/AR channels and B/R ready, the AXI4 master's AW/W/AR ready and B/R channels),
+    so no input is constant and the whole controller stays reachable. Every output bit (AXI
+    valids, payloads and readies, ``irq``) is XOR-folded, ``FOLD_WIDTH`` bits at a time, into a
+    register on every cycle, and that register's parity leaves on ``dout`` one cycle later: no
+    output is left unobserved, so yosys keeps the whole design (the scratchpad memories
+    included), and every path into and out of the accelerator starts and ends at a harness
+    register. nextpnr's fmax is then the accelerator's own register-to-register speed.
+
+    Parameters
+    ----------
+    array_config : ArrayConfig
+    frontend_config : golden.frontend.FrontendConfig or None
+    pe_module : str or None
+        Passed to the accelerator (``None``: the PEs are elaborated inline).
+
+    Members
+    -------
+    din : In(1)
+    dout : Out(1)
+    """
+
+    din: In(1)
+    dout: Out(1)
+
+    def __init__(self, array_config, frontend_config=None, *, pe_module=None):
+        from hdl.accel import Accelerator
+
+        # Built here so that a bad configuration is refused when the harness is made.
+        self._accel = Accelerator(array_config, frontend_config, pe_module=pe_module)
+        super().__init__()
+
+    @property
+    def accel(self):
+        return self._accel
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.accel = accel = self._accel
+        inputs, outputs = [], []
+        for _path, member, value in accel.signature.flatten(accel):
+            (inputs if member.flow == In else outputs).append(Value.cast(value))
+        stimulus = Signal(sum(len(v) for v in inputs))
+        m.d.sync += stimulus.eq(Cat(self.din, stimulus[:-1]))
+        m.d.comb += Cat(*inputs).eq(stimulus)
+
+        observed = Cat(*outputs)
+        fold = observed[:FOLD_WIDTH]
+        for i in range(FOLD_WIDTH, len(observed), FOLD_WIDTH):
+            fold = fold ^ observed[i : i + FOLD_WIDTH]
+        folded = Signal(FOLD_WIDTH)
+        m.d.sync += folded.eq(folded ^ fold)
         parity = Signal()
         m.d.sync += parity.eq(folded.xor())
         m.d.comb += self.dout.eq(parity)
