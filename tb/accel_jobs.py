@@ -23,7 +23,16 @@ from golden.frontend import (
     frontend_gemm,
 )
 
-__all__ = ["AccelJob", "make_job", "qp_records", "random_job"]
+__all__ = [
+    "AccelJob",
+    "act_rows",
+    "make_job",
+    "operand_address",
+    "qp_records",
+    "random_job",
+    "with_error",
+    "with_faults",
+]
 
 #: Byte that fills every gap in A, B and C before a job: a stray read shows up as a wrong
 #: result, a stray write as a changed sentinel.
@@ -54,8 +63,18 @@ class AccelJob:
     faults : list of dict
         Memory faults to inject: ``{"addr", "kind": "read"|"write", "resp": "SLVERR"|"DECERR"}``.
     options : dict
-        Testbench options (pauses, ``abort_after``, ``reset_after``).
+        Testbench options (pauses, ``abort_after``, ``reset_after``; see
+        ``tb.tb_accel.AccelTB.run``).
     label : str
+    expect_source : int or None
+        The ERR_INFO.SOURCE the job must report (``None``: not checked).
+    expect_c : bool or None
+        C must equal ``c_rows`` (``None``: when no error is expected).
+    beat_bytes, pes : int
+        Bus bytes per beat and the array's R·C (performance counter checks).
+    act_rows : int
+        Activation rows the whole GEMM fires into the array (PERF_ARRAY_BUSY of a complete
+        job).
     """
 
     desc: Descriptor
@@ -66,6 +85,16 @@ class AccelJob:
     faults: list = field(default_factory=list)
     options: dict = field(default_factory=dict)
     label: str = ""
+    expect_source: int | None = None
+    expect_c: bool | None = None
+    beat_bytes: int = 0
+    pes: int = 0
+    act_rows: int = 0
+
+    @property
+    def compare_c(self):
+        """C must be bit-exact after this job."""
+        return not self.expect_error if self.expect_c is None else self.expect_c
 
     def as_dict(self):
         return {
@@ -200,6 +229,54 @@ def make_job(
         c_extent=(c_addr, ldc, n * ob, m),
         options=options,
         label=label or f"{m}x{k}x{n} flags={flags:#x}",
+        beat_bytes=w,
+        pes=array_config.rows * array_config.cols,
+        act_rows=act_rows(array_config, cfg, m, k, n),
+    )
+
+
+def act_rows(array_config, frontend_config, m, k, n):
+    """Activation rows a complete M×K×N job fires into the array: per k-tile, ``tm`` rows for
+    each of its ``ceil(tn/C)·ceil(tk/R)`` folds (docs/accelerator.md §3.3)."""
+    cfg = frontend_config
+    rows, cols = array_config.rows, array_config.cols
+    total = 0
+    for m0 in range(0, m, cfg.tile_m):
+        tm = min(cfg.tile_m, m - m0)
+        for n0 in range(0, n, cfg.tile_n):
+            tn = min(cfg.tile_n, n - n0)
+            for k0 in range(0, k, cfg.tile_k):
+                tk = min(cfg.tile_k, k - k0)
+                total += -(-tn // cols) * -(-tk // rows) * tm
+    return total
+
+
+def operand_address(job, operand, row, col):
+    """Byte address of element ``(row, col)`` of ``operand`` (``"A"``, ``"B"``, ``"C"``, or
+    ``"QP"``: byte ``col`` of record ``row``) of ``job``; negative indices count from the end
+    (``row=-1, col=-1``: the tensor's last byte that is read or written)."""
+    d = job.desc
+    shapes = {
+        "A": (d.a_addr, d.a_stride, d.m, d.k),
+        "B": (d.b_addr, d.b_stride, d.k, d.n),
+        "C": (d.c_addr, d.c_stride, d.m, job.c_extent[2]),
+        "QP": (d.qp_addr, QP_RECORD_BYTES, d.n, QP_RECORD_BYTES),
+    }
+    base, stride, rows, width = shapes[operand]
+    row, col = row % rows, col % width
+    return base + row * stride + col
+
+
+def with_faults(job, faults, code, source, **options):
+    """``job`` with memory ``faults`` (see ``tb.drivers.memory.Fault.cast``) and the error
+    ``code`` and ERR_INFO.SOURCE ``source`` expected; ``options`` are added."""
+    return replace(
+        job,
+        faults=list(faults),
+        expect_error=int(code),
+        expect_source=int(source),
+        options={**job.options, **options},
+        label=f"{job.label} {code.name} {source.name} {options}".rstrip(" {}"),
     )
 
 

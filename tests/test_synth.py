@@ -97,3 +97,65 @@ def test_synth_commands_follow_the_multiplier_option():
     assert synth_commands("ice40", "t", lut)[-1] == "synth_ice40 -top t"
     fp8_lut = ArrayConfig(rows=2, cols=2, mac="e4m3", multiplier="lut")
     assert "booth" not in synth_commands("ecp5", "t", fp8_lut)
+
+
+# --- the accelerator top ---------------------------------------------------------------------
+
+
+def _small_frontend():
+    from golden.frontend import FrontendConfig
+
+    return FrontendConfig(data_width=64, tile_m=16, tile_n=16, tile_k=32)
+
+
+def test_synth_accel_ecp5_counts_the_front_end_apart(tmp_path):
+    from scripts.synth import COLUMNS, synthesize_accel, write_accel_reports
+
+    cfg = ArrayConfig(rows=4, cols=4)
+    report = synthesize_accel(cfg, _small_frontend(), "ecp5", tmp_path)
+    total, array, front = report["total"], report["array"], report["frontend_only"]
+    # One synthesis, two shares: the array module and the rest of the top add up to the total.
+    for column in COLUMNS:
+        assert total[column] == array[column] + front[column], column
+    # The array keeps one MULT18X18D per INT8 PE and no block RAM; the scratchpad banks are
+    # block RAM in the front end.
+    assert array["dsp"] == cfg.pes and array["bram"] == 0
+    assert front["bram"] >= 3 and total["cells_by_type"]["DP16KD"] == front["bram"]
+    # The front end has the registers, the controller and the DMAs: thousands of flip-flops.
+    assert front["ff"] > 1000 and front["lut"] > 1000
+    assert array["ff"] >= cfg.pes * (8 + 8 + cfg.acc_width)
+    md = write_accel_reports(report, tmp_path).read_text()
+    assert "accelerator r4c4-int8 bus64-a32-b64-o16-t16x16x32 on ecp5" in md
+    assert f"| systolic array | {array['cells']} | {array['lut']} |" in md
+    saved = json.loads((tmp_path / "synth.json").read_text())
+    assert saved["frontend"]["data_width"] == 64 and saved["total"]["dsp"] == total["dsp"]
+
+
+def test_accel_commands_keep_the_array_apart():
+    from scripts.synth import accel_commands
+
+    commands = accel_commands("ecp5", ArrayConfig(rows=2, cols=2, multiplier="lut"))
+    keep = commands.index("setattr -mod -set keep_hierarchy 1 systolix_accel_array")
+    assert commands[-1] == "synth_ecp5 -top systolix_accel -nodsp"
+    assert keep == len(commands) - 2 and "booth" in commands
+
+
+def test_synth_accel_refuses_an_array_the_bus_cannot_feed(tmp_path):
+    from scripts.synth import synthesize_accel
+
+    # 64-bit bus: 8-byte beats, which 3 rows do not divide.
+    with pytest.raises(ValueError, match="rows"):
+        synthesize_accel(ArrayConfig(rows=3, cols=4), _small_frontend(), "ecp5", tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
+def test_cli_synth_accel_names_the_bad_option(tmp_path, capsys):
+    from scripts.cli import main
+
+    argv = ["synth", "--top", "accel", "--out", str(tmp_path / "s")]
+    assert main([*argv, "--tiles", "16x16"]) == 2
+    assert "--tiles must be three integers" in capsys.readouterr().err
+    assert main([*argv, "--rows", "3", "--bus-width", "64"]) == 2
+    assert "--rows" in capsys.readouterr().err
+    assert main([*argv, "--requant-lanes", "9", "--cols", "8", "--rows", "8"]) == 2
+    assert "requant_lanes must be between 1 and the array's 8 columns" in capsys.readouterr().err
