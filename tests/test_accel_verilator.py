@@ -4,7 +4,8 @@ descriptors, ABORT and reset, START→DONE cycles within the model's bound.
 
 Every run also checks, on every cycle, the AXI protocol of the master's five channels and that
 no strobed write byte lies outside C (``tb/tb_accel.py``), and after every job that the gaps
-of C still hold their sentinel and no burst is left in flight (:func:`tb.accel_runtime.check_result`).
+of C still hold their sentinel and no burst is left in flight
+(:func:`tb.accel_runtime.check_result`).
 """
 
 import numpy as np
