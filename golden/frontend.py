@@ -737,6 +737,7 @@ def frontend_cycles(
     writeback="strip",
     start_latency=0,
     c_stride=None,
+    command_overhead=0,
 ):
     """Tile-level cycle bound of a GEMM through the front end (docs/accelerator.md §4.2).
 
@@ -828,6 +829,10 @@ def frontend_cycles(
         C's row stride in bytes (``None``: dense rows); with ``writeback="tile"`` the write
         of the last C tile runs at the bus efficiency of its bursts (one per row unless the
         rows are contiguous).
+    command_overhead : int
+        Cycles each read command adds to its tile's read term beyond its beats (issuing it,
+        and handing the landed tile to the feeder), which shows when tiles are small enough
+        for loads to bind.
     start_latency : int
         Cycles from START to the first read command on the bus (the controller's descriptor
         check and queues), added to the prologue.
@@ -850,6 +855,7 @@ def frontend_cycles(
     write_latency = check_int("write_latency", write_latency, 0, 1 << 20)
     check_choice("writeback", writeback, WRITEBACK_MODES)
     start_latency = check_int("start_latency", start_latency, 0, 1 << 10)
+    command_overhead = check_int("command_overhead", command_overhead, 0, 1 << 10)
     w = cfg.beat_bytes
     ob = OUTPUT_BYTES[output]
     lanes = cfg.lanes_for(c)
@@ -898,8 +904,22 @@ def frontend_cycles(
     loop = list(tile_loop(m, k, n, rows=r, cols=c, config=cfg))
     compute, reads, outputs = [], [], []
     for t in loop:
-        compute.append(Fraction(ceil(t.tn / c) * ceil(t.tk / r) * max(t.tm, r)))
-        reads.append((a_time(t) if t.load_a else 0) + b_time(t, t.tk) + qp_time(t))
+        period = max(t.tm, r)
+        if writeback == "tile":
+            # The output buffer takes a strip row of all C lanes; a slower output stage holds
+            # the array back during the fold that emits (its result FIFO is short).
+            emit = max(period, t.tm * max(ceil(c / lanes) if output == "int8" else 1,
+                                          ceil(c * ob / w)))  # fmt: skip
+            compute.append(Fraction(sum(emit if f.emit else period for f in t.folds)))
+        else:
+            compute.append(Fraction(ceil(t.tn / c) * ceil(t.tk / r) * period))
+        commands = t.load_a + 1 + (qp_records and t.first_k)
+        reads.append(
+            (a_time(t) if t.load_a else 0)
+            + b_time(t, t.tk)
+            + qp_time(t)
+            + commands * command_overhead
+        )
         outputs.append(Fraction(sum(f.rows * out_service(f.n_len) for f in t.folds if f.emit)))
 
     first = loop[0]

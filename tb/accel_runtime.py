@@ -311,7 +311,18 @@ def verilog_digest(array_config, frontend_config):
 
 
 def accel_bound(
-    array_config, frontend_config, m, k, n, latency, *, flags=0, write_latency=None, c_stride=None
+    array_config,
+    frontend_config,
+    m,
+    k,
+    n,
+    latency,
+    *,
+    flags=0,
+    write_latency=None,
+    a_stride=None,
+    b_stride=None,
+    c_stride=None,
 ):
     """The cycle model's bound on START→DONE (:func:`golden.frontend.frontend_cycles`) for
     the generated accelerator: compute waits for whole tiles (``start="tile"``), C tiles are
@@ -332,7 +343,9 @@ def accel_bound(
         m,
         k,
         n,
-        latency,
+        # A burst's slot frees one cycle after its last beat (the read DMA's burst FIFO), so
+        # a window of bursts repeats every L + b + 1 cycles, not L + b.
+        latency + 1,
         start="tile",
         output=output,
         qp_records=uses_qp_table(flags, mac),
@@ -340,9 +353,30 @@ def accel_bound(
         write_latency=(latency if write_latency is None else write_latency) + FINISH_LATENCY,
         writeback="tile",
         start_latency=START_LATENCY,
+        command_overhead=COMMAND_OVERHEAD,
+        a_stride=a_stride,
+        b_stride=b_stride,
         c_stride=c_stride,
     )
     return cycles.bound
+
+
+def descriptor_bound(array_config, frontend_config, desc, latency, **kwargs):
+    """:func:`accel_bound` for a :class:`~golden.descriptor.Descriptor`: its shape, flags and
+    strides."""
+    return accel_bound(
+        array_config,
+        frontend_config,
+        desc.m,
+        desc.k,
+        desc.n,
+        latency,
+        flags=desc.flags,
+        a_stride=desc.a_stride,
+        b_stride=desc.b_stride,
+        c_stride=desc.c_stride,
+        **kwargs,
+    )
 
 
 #: Cycles the model's prologue leaves out: from START (the CTRL write's commit) to the first
@@ -350,6 +384,9 @@ def accel_bound(
 #: sequencer and load queues, the read DMA's command and AR registers), and from the first
 #: tile's last beat to its first activation row (the bank's full bit, the feeder's read).
 START_LATENCY = (1 + CHECK_CYCLES + 3 + 2) + 3
+#: Cycles a read command costs beyond its beats: the read DMA's command and AR registers,
+#: and the landed tile's full bit and first bank read in the feeder.
+COMMAND_OVERHEAD = 2 + 3
 #: Cycles from the last B response to the end of the job (the write DMA's completion, the
 #: controller's finish).
 FINISH_LATENCY = 2

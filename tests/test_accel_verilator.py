@@ -22,7 +22,7 @@ from golden.frontend import (
 )
 from hdl.config import ArrayConfig
 from tb.accel_jobs import random_job, with_error
-from tb.accel_runtime import accel_bound, run_accel_jobs
+from tb.accel_runtime import descriptor_bound, run_accel_jobs
 
 pytestmark = [pytest.mark.verilator, pytest.mark.xdist_group("accel")]
 
@@ -104,11 +104,26 @@ def test_illegal_descriptors_cause_no_traffic():
     run_accel_jobs(INT8, SMALL, [*bad, good], latency=4, seed=5)
 
 
-def test_cycles_within_model_bound():
-    """START→DONE between the ideal and the model's bound, for several latencies."""
-    rng = np.random.default_rng(6)
-    for latency in (3, 20):
-        jobs = [random_job(INT8, SMALL, rng, m=32, k=64, n=32, gaps=(0, 0, 0))]
-        (result,) = run_accel_jobs(INT8, SMALL, jobs, latency=latency, seed=6)
-        bound = accel_bound(INT8, SMALL, 32, 64, 32, latency)
-        assert 32 * 64 * 32 / INT8.pes <= result.cycles <= bound, (result.cycles, bound)
+@pytest.mark.parametrize("latency", [3, 20, 64])
+def test_cycles_within_model_bound(latency):
+    """START→DONE between the ideal and the model's bound (:func:`tb.accel_runtime.accel_bound`)
+    for shapes with one and several tiles in each dimension, dense and strided C, int8 and
+    raw output."""
+    rng = np.random.default_rng(6 + latency)
+    cases = [
+        ((1, 1, 1), 0, (0, 0, 0)),
+        ((16, 32, 16), 0, (0, 0, 0)),
+        ((32, 64, 32), 0, (0, 0, 0)),
+        ((20, 70, 40), 0, (1, 2, 1)),
+        ((32, 32, 48), OUT_RAW, (0, 0, 0)),
+    ]
+    jobs = [
+        random_job(INT8, SMALL, rng, m=m, k=k, n=n, flags=flags, gaps=gaps)
+        for (m, k, n), flags, gaps in cases
+    ]
+    results = run_accel_jobs(INT8, SMALL, jobs, latency=latency, seed=6)
+    for job, result in zip(jobs, results, strict=True):
+        d = job.desc
+        ideal = d.m * d.k * d.n / INT8.pes
+        bound = descriptor_bound(INT8, SMALL, d, latency)
+        assert ideal <= result.cycles <= bound, (job.label, result.cycles, bound)
