@@ -46,7 +46,7 @@ CLOCK_NS = 10
 #: Cycles the testbench waits for a ``reset_on`` condition before it resets anyway.
 RESET_WAIT = 20_000
 #: Cycles a job may take before the testbench gives up on it.
-JOB_TIMEOUT = 2_000_000
+JOB_TIMEOUT = 300_000
 
 
 class BusLog:

@@ -536,6 +536,11 @@ class GemmController(wiring.Component):
                 a_loads.eq(0),
                 load_step.eq(0),
                 tile_cmd_sent.eq(0),
+                # A failed job may leave counts behind: the read DMA drops the command after
+                # a failing one without a completion. Both DMAs are idle when a job ends.
+                rd_outstanding.eq(0),
+                wr_outstanding.eq(0),
+                *(loading[op].eq(0) for op in Operand),
                 strip.eq(0),
                 col0.eq(0),
             ]
