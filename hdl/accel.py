@@ -158,8 +158,7 @@ class Accelerator(wiring.Component):
         }
         feeder = datapath("feeder", OperandFeeder(acfg, cfg))
         array = datapath("array", SystolicArray(acfg, pe_module=self._pe_module))
-        acc_rows = cfg.tile_m * ceil(cfg.tile_n / acfg.cols)
-        acc = datapath("accumulator", TileAccumulator(acfg, acc_rows=acc_rows))
+        acc = datapath("accumulator", TileAccumulator(acfg, acc_rows=feeder.acc_rows))
         convert = datapath("convert", OutputConverter(acfg, cfg))
         outbuf = datapath("outbuf", OutputBuffer(acfg, cfg))
         # Folds waiting between the feeder and the accumulator: every fold takes at least R

@@ -7,7 +7,6 @@ byte for byte to the golden model's, the gaps of C untouched, the error code exp
 AXI protocol clean and every issued burst completed.
 """
 
-import hashlib
 import json
 import os
 import pickle
@@ -303,11 +302,6 @@ def run_accel_jobs(
     if not check:
         return results
     return [check_result(job, result) for job, result in zip(jobs, results, strict=True)]
-
-
-def verilog_digest(array_config, frontend_config):
-    """SHA-256 of the accelerator's Verilog (a cache key for reports)."""
-    return hashlib.sha256(accel_verilog(array_config, frontend_config).encode()).hexdigest()
 
 
 def accel_bound(
