@@ -190,6 +190,7 @@ class Accelerator(wiring.Component):
         wiring.connect(m, rdma.done, ctrl.rd_done)
         wiring.connect(m, ctrl.wr_cmd, wdma.cmd)
         wiring.connect(m, wdma.done, ctrl.wr_done)
+        m.d.comb += ctrl.dma_error.eq(rdma.error | wdma.error)
 
         # --- read beats into the banks: bank field = {half, operand} -------------------------
         beat = rdma.beat
@@ -286,7 +287,7 @@ class Accelerator(wiring.Component):
             perf.array_busy.eq(act_fire),
             perf.stall_operand.eq(ctrl.status.busy & feeder.operand_wait),
             perf.stall_output.eq(array.acts.valid & ~array.acts.ready),
-            perf.rd_bytes.eq(Mux(beat.valid & beat.ready, W, 0)),
+            perf.rd_bytes.eq(Mux(self.m_axi.rvalid & self.m_axi.rready, W, 0)),
             perf.wr_bytes.eq(
                 Mux(self.m_axi.wvalid & self.m_axi.wready, _popcount(m, self.m_axi.wstrb), 0)
             ),

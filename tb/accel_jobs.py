@@ -75,6 +75,9 @@ class AccelJob:
     act_rows : int
         Activation rows the whole GEMM fires into the array (PERF_ARRAY_BUSY of a complete
         job).
+    command_origins : frozenset of int
+        The first byte of every tile the controller reads or writes: the address of the
+        first burst of each DMA command (:func:`command_origins`).
     """
 
     desc: Descriptor
@@ -90,6 +93,7 @@ class AccelJob:
     beat_bytes: int = 0
     pes: int = 0
     act_rows: int = 0
+    command_origins: frozenset = frozenset()
 
     @property
     def compare_c(self):
@@ -232,7 +236,24 @@ def make_job(
         beat_bytes=w,
         pes=array_config.rows * array_config.cols,
         act_rows=act_rows(array_config, cfg, m, k, n),
+        command_origins=command_origins(desc, cfg, ob),
     )
+
+
+def command_origins(desc, frontend_config, out_bytes):
+    """The first byte of every A, B, QP and C tile of ``desc`` (unpacked B): where each of
+    the controller's read and write commands starts its first burst. A burst of a command
+    already under way never starts at another tile's first byte, since tiles do not overlap."""
+    cfg, d = frontend_config, desc
+    m_starts = range(0, d.m, cfg.tile_m)
+    n_starts = range(0, d.n, cfg.tile_n)
+    k_starts = range(0, d.k, cfg.tile_k)
+    origins = {d.a_addr + m0 * d.a_stride + k0 for m0 in m_starts for k0 in k_starts}
+    origins |= {d.b_addr + k0 * d.b_stride + n0 for k0 in k_starts for n0 in n_starts}
+    origins |= {d.c_addr + m0 * d.c_stride + n0 * out_bytes for m0 in m_starts for n0 in n_starts}
+    if d.qp_addr:
+        origins |= {d.qp_addr + n0 * QP_RECORD_BYTES for n0 in n_starts}
+    return frozenset(origins)
 
 
 def act_rows(array_config, frontend_config, m, k, n):

@@ -208,9 +208,9 @@ def error_cycle(result):
 
 def axi_error_problems(job, result):
     """A job that ended on an AXI error response: ERR_ADDR is the failing burst's AxADDR (the
-    memory's fault log, and the bus log's burst of the first error response); no AR or AW was
-    offered after the error response was taken; W beats offered after a write error carry no
-    strobes and belong to bursts issued before it."""
+    memory's fault log, and the bus log's burst of the first error response); no AR or AW
+    offered after the error response was taken starts a new tile (a new DMA command); W beats
+    offered after a write error carry no strobes and belong to bursts issued before it."""
     problems = []
     bus, log = result["bus"], result["fault_log"]
     if len(log) != 1:
@@ -237,13 +237,15 @@ def axi_error_problems(job, result):
                 f"the first error B belongs to the AW at {bus['aws'][index][2]:#x}, "
                 f"the fault log says {addr:#x}"
             )
+    # Bursts of commands the DMAs took before the error may still go out; a burst at the
+    # first byte of a tile would start a new command.
     for name in ("ars", "aws"):
-        late = [(o, a) for o, _c, a, _l in bus[name] if o > cycle]
+        late = [(o, a) for o, _c, a, _l in bus[name] if o > cycle and a in job.command_origins]
         if late:
             o, a = late[0]
             problems.append(
-                f"{len(late)} {name[:2].upper()} offered after the {direction} error response "
-                f"(cycle {cycle}); the first at cycle {o}, address {a:#x}"
+                f"{len(late)} {name[:2].upper()} starting a new tile after the {direction} error "
+                f"response (cycle {cycle}); the first at cycle {o}, address {a:#x}"
             )
     if direction == "write":
         issued = sum(length + 1 for _o, c, _a, length in bus["aws"] if c <= cycle)

@@ -25,7 +25,7 @@ import random
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, Event, First, RisingEdge, Timer
+from cocotb.triggers import ClockCycles, Event, First, RisingEdge, Timer, with_timeout
 from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster
 
 from golden.descriptor import Descriptor
@@ -43,6 +43,8 @@ from tb.drivers.memory import LatencyAxiRam
 from tb.drivers.pause import RandomPause
 
 CLOCK_NS = 10
+#: Cycles one AXI4-Lite register access may take, pauses included.
+REGISTER_TIMEOUT = 2000
 #: Cycles the testbench waits for a ``reset_on`` condition before it resets anyway.
 RESET_WAIT = 20_000
 #: Cycles a job may take before the testbench gives up on it.
@@ -205,9 +207,17 @@ class AccelTB:
             dut, "m_axi", dut.clk, dut.rst, checker=self.write_checker, containment=self.containment
         )
         self.bus = BusLog(dut)
-        self.driver = AsyncDriver(self.axil.read_dword, self.axil.write_dword)
+        self.driver = AsyncDriver(self._read32, self._write32)
         self.cycle = 0
         cocotb.start_soon(self._count())
+
+    async def _read32(self, addr):
+        # A register access that never completes is a hang of the CSR's AXI4-Lite slave: fail
+        # it with the address rather than run the clock forever.
+        return await with_timeout(self.axil.read_dword(addr), REGISTER_TIMEOUT * CLOCK_NS, "ns")
+
+    async def _write32(self, addr, value):
+        await with_timeout(self.axil.write_dword(addr, value), REGISTER_TIMEOUT * CLOCK_NS, "ns")
 
     async def _count(self):
         while True:
@@ -229,7 +239,10 @@ class AccelTB:
             if p:
                 channel.set_pause_generator(RandomPause(p).generator(self.rng))
             else:
+                # cocotbext-axi leaves ``pause`` at the generator's last value: a channel
+                # cleared in a paused cycle would stay paused for good.
                 channel.clear_pause_generator()
+                channel.pause = False
 
     async def reset(self, cycles=4):
         self.dut.rst.value = 1

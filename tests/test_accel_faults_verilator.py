@@ -22,9 +22,7 @@ from hdl.ctrl.regs import REGS, ErrSource
 from tb.accel_jobs import operand_address, random_job, with_faults
 from tb.accel_runtime import check_result, run_accel_jobs
 
-# In `make test-full` only: the recovery after a read error or ABORT does not yet pass (the
-# next clean job does not finish), nor the rule that no read burst starts after a write error.
-pytestmark = [pytest.mark.verilator, pytest.mark.slow, pytest.mark.xdist_group("accel")]
+pytestmark = [pytest.mark.verilator, pytest.mark.xdist_group("accel")]
 
 #: The faulted GEMM: 3 m-blocks, 3 n-tiles, 3 k-tiles of SMALL's 16×16×32 tiles.
 SHAPE = (40, 70, 36)

@@ -104,6 +104,9 @@ class GemmController(wiring.Component):
         Synchronous reset of the feeder, array, accumulator and output side.
     rd_cmd, rd_done, wr_cmd, wr_done
         The DMAs' command and completion streams.
+    dma_error : In(1)
+        A DMA has taken an error response and is draining (its ``error``): no new command
+        goes out from that cycle, though the error's ``done`` may come much later.
     a_full, b_full, qp_full : In(2)
         The banks' owner bits.
     feed : Out(stream.Signature(tile_layout(...)))
@@ -149,6 +152,7 @@ class GemmController(wiring.Component):
                 "rd_done": In(stream.Signature(read_done_layout(cfg, tag_width=READ_TAG_WIDTH))),
                 "wr_cmd": Out(stream.Signature(write_cmd_layout(cfg, tag_width=WRITE_TAG_WIDTH))),
                 "wr_done": In(stream.Signature(write_done_layout(cfg, tag_width=WRITE_TAG_WIDTH))),
+                "dma_error": In(1),
                 "a_full": In(2),
                 "b_full": In(2),
                 "qp_full": In(2),
@@ -431,7 +435,10 @@ class GemmController(wiring.Component):
         m.d.comb += [rc.bank.eq(Cat(rc.tag, op_half)), rc.base.eq(0)]
         # Not in the cycle a completion arrives: after an error completion the DMA takes
         # commands again, and this job must not give it one.
-        can_issue = load_q.r_rdy & wanted & half_free & ~stopping & ~self.rd_done.valid
+        # Nor in the cycle of a write error or ABORT, which stop the job from the next cycle.
+        wr_bad = self.wr_done.valid & (self.wr_done.payload.resp != Resp.OKAY)
+        halt = stopping | self.abort_req | self.dma_error
+        can_issue = load_q.r_rdy & wanted & half_free & ~halt & ~self.rd_done.valid & ~wr_bad
         m.d.comb += self.rd_cmd.valid.eq(can_issue)
         issued = self.rd_cmd.valid & self.rd_cmd.ready
         advance = load_q.r_rdy & (issued | ~wanted)
@@ -478,7 +485,12 @@ class GemmController(wiring.Component):
             wc.valid_bytes.eq(row_bytes),
             wc.tag.eq(0),
             self.wr_cmd.valid.eq(
-                store_q.r_rdy & self.out_valid & ~tile_cmd_sent & ~stopping & ~self.wr_done.valid
+                store_q.r_rdy
+                & self.out_valid
+                & ~tile_cmd_sent
+                & ~halt
+                & ~rd_bad
+                & ~self.wr_done.valid
             ),
         ]
         wr_issued = self.wr_cmd.valid & self.wr_cmd.ready
@@ -504,8 +516,8 @@ class GemmController(wiring.Component):
                 record_error(wr_code, ErrSource.WRITE_C, self.wr_done.payload.err_addr)
 
         # --- job FSM -------------------------------------------------------------------------
-        error_now = rd_bad | (wr_completed & (self.wr_done.payload.resp != Resp.OKAY))
-        with m.If(busy & (error_now | self.abort_req)):
+        error_now = rd_bad | wr_bad
+        with m.If(busy & (error_now | self.abort_req | self.dma_error)):
             m.d.sync += stopping.eq(1)
         with m.If(busy & self.abort_req):
             record_error(ErrorCode.ABORTED, ErrSource.DESCRIPTOR)

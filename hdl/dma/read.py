@@ -143,6 +143,9 @@ class AxiReadDma(wiring.Component):
         Data beats, in command and address order.
     done : Out(stream.Signature(read_done_layout(...)))
         One completion per command, in order (see Errors).
+    error : Out(1)
+        High from the cycle the first error beat is taken until its ``done`` is taken, so a
+        controller can stop issuing work before the outstanding bursts have drained.
     axi : Out(axi4_read_signature(config, id_width=id_width))
         The AR and R channels.
     """
@@ -159,6 +162,7 @@ class AxiReadDma(wiring.Component):
                 "cmd": In(stream.Signature(read_cmd_layout(config, **widths))),
                 "beat": Out(stream.Signature(read_beat_layout(config, **widths))),
                 "done": Out(stream.Signature(read_done_layout(config, tag_width=tag_width))),
+                "error": Out(1),
                 "axi": Out(axi4_read_signature(config, id_width=id_width)),
             }
         )
@@ -252,6 +256,7 @@ class AxiReadDma(wiring.Component):
         ]
         r_fire = axi.rvalid & axi.rready
         r_error = r_fire & r_bad & ~err  # the first failing beat
+        m.d.comb += self.error.eq(err | r_error)
         with m.If(r_fire):
             m.d.sync += beat_count.eq(Mux(r_end, 0, beat_count + 1))
             m.d.comb += bursts.r_en.eq(r_end)

@@ -107,6 +107,9 @@ class AxiWriteDma(wiring.Component):
         The commands' beats, in order.
     done : Out(stream.Signature(write_done_layout(...)))
         One completion per command, in order.
+    error : Out(1)
+        High from the cycle the first error B is taken until its ``done`` is taken, so a
+        controller can stop issuing work before the outstanding bursts have drained.
     axi : Out(axi4_write_signature(config, id_width=id_width))
         The AW, W and B channels.
     """
@@ -123,6 +126,7 @@ class AxiWriteDma(wiring.Component):
                 "cmd": In(stream.Signature(write_cmd_layout(config, tag_width=tag_width))),
                 "data": In(stream.Signature(write_data_layout(config))),
                 "done": Out(stream.Signature(write_done_layout(config, tag_width=tag_width))),
+                "error": Out(1),
                 "axi": Out(axi4_write_signature(config, id_width=id_width)),
             }
         )
@@ -194,6 +198,7 @@ class AxiWriteDma(wiring.Component):
         m.d.comb += axi.bready.eq(bq.r_rdy)
         b_fire = axi.bvalid & axi.bready
         b_error = b_fire & axi.bresp[1] & ~err
+        m.d.comb += self.error.eq(err | b_error)
         m.d.comb += bq.r_en.eq(b_fire)
         with m.If(b_error):
             m.d.sync += [err.eq(1), err_resp.eq(axi.bresp), err_addr.eq(bq.r_data)]
