@@ -825,6 +825,10 @@ def frontend_cycles(
         for a burst whose beats are all buffered), at the bus efficiency of the write bursts
         (one per row unless rows are contiguous, see ``c_stride``), with three cycles per
         full-length burst for its AW; earlier tiles' writes overlap later tiles' compute.
+        The tiles' writes also form a chain that bounds T from below when they are slower
+        than compute (short K): the write DMA takes one tile at a time (after the previous
+        tile's last B), and a tile's output waits for the buffer half that the tile two
+        before it frees with its last write beat, holding the array back by as much.
     c_stride : int or None
         C's row stride in bytes (``None``: dense rows); with ``writeback="tile"`` the write
         of the last C tile runs at the bus efficiency of its bursts (one per row unless the
@@ -940,38 +944,61 @@ def frontend_cycles(
         tiles.append(TileCycles(compute[i], reads[i], outputs[i], time))
     steady = sum((t.time for t in tiles), Fraction(0))
 
+    c_stride = ceil(n * ob / w) * w if c_stride is None else c_stride
+
+    def tile_write(t):
+        # Cycles from a whole C tile in the output buffer to its last beat written: the first
+        # burst's beats gather before its AW; each full burst then waits for its own beats
+        # behind the previous one (AW handshake and W restart: 3 cycles).
+        row_beats = ceil(t.tn * ob / w)
+        beats = t.tm * row_beats
+        merged = c_stride == row_beats * w or t.tm == 1
+        write = _write_time(t.tm, row_beats, merged, cfg, write_latency)
+        return ceil(write) + min(beats, cfg.burst_beats) + 3 * ceil(beats / cfg.burst_beats) + 2
+
+    # From a row leaving the output stage's input to the output buffer (the array's drain
+    # and the requantizer), and to the last B response of a tile's write.
+    pipe = r + c + 1 + mac_latency + 1 + requant_latency
     # The output stage: a strip's rows leave the array from the start of its last fold on,
     # one per cycle, and the stage serves them at out_service cycles each, strip after strip.
+    # With writeback="tile" the C tiles' writes form a chain: the write DMA takes one tile at
+    # a time, and the output buffer's two halves make tile j wait for tile j−2's write; a
+    # wait there holds the array back, shifting everything after it.
     output_end = Fraction(0)
     tile_start = prologue
+    held = Fraction(0)  # cycles the array waited for an output buffer half
+    written = []  # per C tile: its last beat out of the output buffer (the half is free)
+    write_done = []  # per C tile: its last B response
     for t, cycles in zip(loop, tiles, strict=True):
         period = max(t.tm, r)
-        for position, f in enumerate(t.folds):
-            if f.emit:
-                fold_start = tile_start + position * period
-                output_end = max(output_end, fold_start) + f.rows * out_service(f.n_len)
+        emits = [(position, f) for position, f in enumerate(t.folds) if f.emit]
+        if emits and writeback == "tile" and len(write_done) >= 2:
+            arrives = max(output_end, tile_start + held + emits[0][0] * period) + pipe
+            held += max(Fraction(0), written[-2] - arrives)
+        for position, f in emits:
+            fold_start = tile_start + held + position * period
+            output_end = max(output_end, fold_start) + f.rows * out_service(f.n_len)
+        if emits and writeback == "tile":
+            ready = output_end + pipe
+            begin = max(ready, write_done[-1]) if write_done else ready
+            written.append(begin + tile_write(t))
+            write_done.append(written[-1] + write_latency)
         tile_start += cycles.time
 
-    epilogue = r + c + 1 + mac_latency + 1 + requant_latency + write_latency
+    epilogue = pipe + write_latency
     if writeback == "tile":
-        last = loop[-1]
-        row_beats = ceil(last.tn * ob / w)
-        beats = last.tm * row_beats
-        c_stride = ceil(n * ob / w) * w if c_stride is None else c_stride
-        merged = c_stride == row_beats * w or last.tm == 1
-        write = _write_time(last.tm, row_beats, merged, cfg, write_latency)
-        # The first burst's beats gather before its AW; each full burst then waits for its
-        # own beats behind the previous one (AW handshake and W restart: 3 cycles).
-        full_bursts = ceil(beats / cfg.burst_beats)
-        epilogue += ceil(write) + min(beats, cfg.burst_beats) + 3 * full_bursts + 2
+        epilogue += tile_write(loop[-1])
     traffic = Traffic(
         a=sum(t.tm * t.tk for t in loop if t.load_a),
         b=sum(t.tk * t.tn for t in loop),
         c=m * n * ob,
         qp=sum(QP_RECORD_BYTES * t.tn for t in loop if t.first_k) if qp_records else 0,
     )
+    bound = max(prologue + steady + held, output_end) + epilogue
+    if write_done:
+        bound = max(bound, write_done[-1])
     return FrontendCycles(
-        bound=ceil(max(prologue + steady, output_end) + epilogue),
+        bound=ceil(bound),
         prologue=prologue,
         tiles=tuple(tiles),
         steady=steady,

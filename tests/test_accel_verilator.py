@@ -116,6 +116,9 @@ def test_cycles_within_model_bound(latency):
         ((32, 64, 32), 0, (0, 0, 0)),
         ((20, 70, 40), 0, (1, 2, 1)),
         ((32, 32, 48), OUT_RAW, (0, 0, 0)),
+        # K below 4R: the C tiles' writes, not compute, set the time
+        ((48, 8, 64), 0, (0, 0, 0)),
+        ((40, 4, 40), OUT_RAW, (0, 1, 1)),
     ]
     jobs = [
         random_job(INT8, SMALL, rng, m=m, k=k, n=n, flags=flags, gaps=gaps)

@@ -1,7 +1,7 @@
 # amaranth: UnusedElaboratable=no
 """DescriptorCheck in Amaranth's simulator against ``golden.descriptor.check_descriptor``: the
 table of illegal and edge descriptors, then seeded random descriptors biased to the edges, one
-descriptor per cycle through the two-stage pipeline, compared code for code."""
+descriptor per cycle through the pipeline, compared code for code."""
 
 import collections
 import dataclasses
@@ -77,11 +77,11 @@ def test_desc_check_random(limits_key, seed):
 
 
 def test_desc_check_latency():
-    """The code follows its descriptor exactly ``latency`` = 2 cycles later, not earlier; the
+    """The code follows its descriptor exactly ``latency`` = 7 cycles later, not earlier; the
     output is NONE after reset."""
     limits = LIMITS["int8"]
     dut = DescriptorCheck(limits)
-    assert dut.latency == 2
+    assert dut.latency == 7
     layout = desc_layout()
     bad = dataclasses.replace(CASES[0][2], m=0)
     seen = []
@@ -89,7 +89,7 @@ def test_desc_check_latency():
     async def testbench(ctx):
         seen.append(ctx.get(dut.err))
         ctx.set(dut.desc, layout.const(dataclasses.asdict(bad)))
-        for _ in range(3):
+        for _ in range(dut.latency + 1):
             await ctx.tick()
             seen.append(ctx.get(dut.err))
 
@@ -99,8 +99,9 @@ def test_desc_check_latency():
     sim.add_clock(1e-8)
     sim.add_testbench(testbench)
     sim.run()
-    # reset, after 1 edge (stage 1 only), after 2 edges, and it stays
-    assert seen == [0, 0, ErrorCode.DESC_ZERO_DIM, ErrorCode.DESC_ZERO_DIM]
+    # reset, NONE until the last stage has taken the descriptor, then its code, and it stays
+    zero_dim = ErrorCode.DESC_ZERO_DIM
+    assert seen == [0] * dut.latency + [zero_dim, zero_dim]
 
 
 @pytest.mark.parametrize("divisor", [8, 24, 48, 64, 80, 96, 112, 200, 65520])

@@ -12,7 +12,7 @@ from golden.frontend import ACT_UNSIGNED, BIAS_EN, OUT_FP8, OUT_RAW, PER_CHANNEL
 from hdl.bus.axi import Resp
 from hdl.config import ArrayConfig
 from hdl.ctrl.csr import STATUS_LAYOUT
-from hdl.ctrl.desc_check import DescriptorCheck
+from hdl.ctrl.desc_check import CHECK_LATENCY, DescriptorCheck
 from hdl.ctrl.regs import ErrorCode, ErrSource, desc_layout
 from hdl.ctrl.tiles import (
     Operand,
@@ -35,9 +35,9 @@ READ_BANK_WIDTH = 3
 WRITE_TAG_WIDTH = 1
 #: Depth of the record queues between the tile sequencer and the engines.
 QUEUE_DEPTH = 4
-#: Cycles the controller waits after START for :class:`DescriptorCheck` (its latency is 2) and
-#: holds the datapath in reset.
-CHECK_CYCLES = 3
+#: Cycles the controller waits after START for :class:`DescriptorCheck` and holds the datapath
+#: in reset: the check's latency, plus the cycle the descriptor is latched.
+CHECK_CYCLES = CHECK_LATENCY + 1
 
 _ERROR_SOURCE = {
     Operand.A: ErrSource.READ_A,

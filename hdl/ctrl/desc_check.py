@@ -11,10 +11,12 @@ from golden.frontend import BIAS_EN, OUT_FP8, OUT_RAW, PER_CHANNEL_Q, QP_RECORD_
 from golden.requant import SHIFT_MAX, SHIFT_MIN
 from hdl.ctrl.regs import desc_layout
 
-__all__ = ["DescriptorCheck", "reciprocal"]
+__all__ = ["CHECK_LATENCY", "DescriptorCheck", "reciprocal"]
 
 #: Width of the error code output.
 ERR_WIDTH = 8
+#: Cycles from a descriptor to its code (:attr:`DescriptorCheck.latency`).
+CHECK_LATENCY = 7
 
 
 def _bit(flag):
@@ -38,15 +40,62 @@ def _floor_div(value, divisor):
     return (value * mult) >> shift
 
 
+#: Bits of the wide factor each partial product of :func:`_pipelined_product` takes: one
+#: 18×18 DSP multiplier each with a narrow factor of up to 17 bits.
+PRODUCT_SLICE = 16
+
+
+def _delay(m, value, cycles, *, name):
+    """``value`` through ``cycles`` registers (a constant stays as it is)."""
+    if isinstance(value, int):
+        return value
+    for i in range(cycles):
+        reg = Signal(value.shape(), name=f"{name}_d{i + 1}")
+        m.d.sync += reg.eq(value)
+        value = reg
+    return value
+
+
+def _pipelined_product(m, narrow, wide, *, name):
+    """``narrow · wide`` (both unsigned) three cycles later, with at most one narrow-by-16-bit
+    product or one two-input add between registers: the partial products of 16-bit slices
+    of ``wide``, then their pairwise sums, then the total."""
+    slices = [wide[i : i + PRODUCT_SLICE] for i in range(0, len(wide), PRODUCT_SLICE)]
+    terms = []
+    for j, part in enumerate(slices):
+        reg = Signal(len(narrow) + len(part), name=f"{name}_pp{j}")
+        m.d.sync += reg.eq(narrow * part)
+        terms.append((reg, j * PRODUCT_SLICE))
+    if len(terms) > 4:
+        raise ValueError(f"{name}: {len(wide)} bits is wider than four slices")
+    for stage in (1, 2):
+        paired = []
+        for i in range(0, len(terms), 2):
+            (low, low_shift), *high = terms[i : i + 2]
+            value = low if not high else low + (high[0][0] << (high[0][1] - low_shift))
+            reg = Signal(len(value), name=f"{name}_s{stage}_{i // 2}")
+            m.d.sync += reg.eq(value)
+            paired.append((reg, low_shift))
+        terms = paired
+    ((value, shift),) = terms
+    return value << shift
+
+
 class DescriptorCheck(wiring.Component):
-    """Two-stage check of a descriptor against the hardware's limits.
+    """Pipelined check of a descriptor against the hardware's limits.
 
     Checks, first failing wins (:data:`golden.descriptor.CHECK_ORDER`): DESC_OPCODE,
-    DESC_ZERO_DIM, DESC_DIM_RANGE, DESC_ALIGN, DESC_STRIDE, DESC_RANGE, DESC_QPARAM. Stage 1
-    registers the simple checks, each tensor's extent end ``base + (rows−1)·stride + row bytes``
-    (one multiplier per term, sized by Amaranth's exact arithmetic so nothing wraps: 66 bits
-    for a 64-bit base) and which bases lie below MEM_BASE; stage 2 compares the ends with 2^AW
-    and MEM_LIMIT and registers the code.
+    DESC_ZERO_DIM, DESC_DIM_RANGE, DESC_ALIGN, DESC_STRIDE, DESC_RANGE, DESC_QPARAM. Each
+    tensor's extent end ``base + (rows−1)·stride + row bytes`` is computed wide enough never to
+    wrap (66 bits for a 64-bit base). The pipeline takes a descriptor every cycle and keeps
+    at most one narrow multiplier or one wide add or compare between registers, so the check
+    is never the accelerator's critical path:
+
+    - cycles 1–3: the ``(rows−1)·stride`` products (:func:`_pipelined_product`), the simple
+      checks and the bases below MEM_BASE;
+    - cycle 4: the packed-B sum of two products, the packed panel size (for DESC_STRIDE);
+    - cycle 5: the ends; cycle 6: the ends against 2^AW and MEM_LIMIT;
+    - cycle 7: the first failing check's code.
 
     Dimensions enter the multipliers with ``max_dim.bit_length()`` bits only: a wider value
     already fails DESC_DIM_RANGE, which has priority, so the narrowed extents are exact
@@ -64,7 +113,7 @@ class DescriptorCheck(wiring.Component):
         The descriptor.
     err : Out(8)
         Its :class:`~golden.descriptor.ErrorCode`, :attr:`latency` cycles later: ``desc``
-        present in cycle t gives its code from cycle t + 2 on. 0 after reset.
+        present in cycle t gives its code from cycle t + latency on. 0 after reset.
     """
 
     def __init__(self, limits):
@@ -79,8 +128,8 @@ class DescriptorCheck(wiring.Component):
 
     @property
     def latency(self):
-        """Cycles from a descriptor to its code: 2 (two register stages)."""
-        return 2
+        """Cycles from a descriptor to its code: :data:`CHECK_LATENCY` register stages."""
+        return CHECK_LATENCY
 
     def elaborate(self, platform):
         m = Module()
@@ -103,7 +152,7 @@ class DescriptorCheck(wiring.Component):
         m_dim, k_dim, n_dim = d.m[:dim_bits], d.k[:dim_bits], d.n[:dim_bits]
         m_less, k_less, n_less = ((x - 1)[:dim_bits] for x in (m_dim, k_dim, n_dim))
 
-        # --- stage 1 ----------------------------------------------------------------------
+        # --- cycle 0: the checks without products -------------------------------------------
         bad_opcode = 1
         for opcode in OPCODES:
             bad_opcode = bad_opcode & (d.opcode != opcode)
@@ -128,27 +177,12 @@ class DescriptorCheck(wiring.Component):
 
         packed = d.b_tile_stride.any()
         c_row = Mux(out_word, n_dim << 2, n_dim)
-        panel = k_less * d.b_stride + tile_n  # bytes of one packed panel
-        short_stride = (
+        # DESC_STRIDE but for the packed panel size, which needs a product (cycle 4).
+        short_stride_now = (
             (d.a_stride < d.k)
             | (d.c_stride < Mux(out_word, d.n << 2, d.n))
-            | Mux(
-                packed,
-                (d.b_stride < tile_n) | (d.b_tile_stride < panel),
-                d.b_stride < d.n,
-            )
+            | Mux(packed, d.b_stride < tile_n, d.b_stride < d.n)
         )
-
-        panels_less = _floor_div(n_less, tile_n)
-        ends = {
-            "a": d.a_addr + m_less * d.a_stride + k_dim,
-            "b": d.b_addr
-            + Mux(packed, panels_less * d.b_tile_stride + panel, k_less * d.b_stride + n_dim),
-            "c": d.c_addr + m_less * d.c_stride + c_row,
-            "qp": d.qp_addr + n_dim * QP_RECORD_BYTES,
-        }
-        used = {"a": 1, "b": 1, "c": 1, "qp": uses_qp}
-        bases = {"a": d.a_addr, "b": d.b_addr, "c": d.c_addr, "qp": d.qp_addr}
 
         bad_qparams = requant & (
             (d.qmin > d.qmax)
@@ -157,37 +191,78 @@ class DescriptorCheck(wiring.Component):
                 & ((d.q_shift < SHIFT_MIN) | (d.q_shift > SHIFT_MAX) | d.q_mult[31])
             )
         )
+        used = {"a": 1, "b": 1, "c": 1, "qp": uses_qp}
+        bases = {"a": d.a_addr, "b": d.b_addr, "c": d.c_addr, "qp": d.qp_addr}
+        below = 0
+        for name, base in bases.items():
+            below = below | (used[name] & (base < d.mem_base))
+        # The end of each tensor minus its product term: base plus the last row's bytes.
+        offsets = {
+            "a": d.a_addr + k_dim,
+            # unpacked: + (K−1)·stride + N; packed: + panels·tile stride + (K−1)·stride + Tn
+            "b": d.b_addr + Mux(packed, tile_n, n_dim),
+            "c": d.c_addr + c_row,
+            "qp": d.qp_addr + n_dim * QP_RECORD_BYTES,
+        }
 
-        s1 = {
+        # --- cycles 1–3: products -------------------------------------------------------------
+        panels_less = _floor_div(n_less, tile_n)
+        a_product = _pipelined_product(m, m_less, d.a_stride, name="a_rows")
+        b_product = _pipelined_product(m, k_less, d.b_stride, name="b_rows")
+        panels_product = _pipelined_product(m, panels_less, d.b_tile_stride, name="b_panels")
+        c_product = _pipelined_product(m, m_less, d.c_stride, name="c_rows")
+
+        # --- cycle 4: packed B's sum and panel size -------------------------------------------
+        packed_3 = _delay(m, packed, 3, name="packed")
+        b_sum = Signal(len(b_product) + 1, name="b_sum")
+        b_panel_short = Signal(name="b_panel_short")
+        # b_tile_stride < (K−1)·b_stride + Tn, with the subtraction done in cycle 0.
+        spare = Signal(len(d.b_tile_stride) + 1, name="b_tile_spare")
+        m.d.comb += spare.eq(d.b_tile_stride - tile_n)
+        spare_3 = _delay(m, spare[:-1], 3, name="b_tile_spare")
+        negative_3 = _delay(m, spare[-1], 3, name="b_tile_below_tn")
+        m.d.sync += [
+            b_sum.eq(Mux(packed_3, panels_product + b_product, b_product)),
+            b_panel_short.eq(packed_3 & (negative_3 | (spare_3 < b_product))),
+        ]
+        sums = {
+            "a": _delay(m, a_product, 1, name="a_sum"),
+            "b": b_sum,
+            "c": _delay(m, c_product, 1, name="c_sum"),
+            "qp": 0,
+        }
+
+        # --- cycle 5: the ends ----------------------------------------------------------------
+        ends = {}
+        for name, offset in offsets.items():
+            offset_4 = _delay(m, offset, 4, name=f"{name}_offset")
+            end = offset_4 + sums[name]
+            ends[name] = Signal(end.shape(), name=f"{name}_end")
+            m.d.sync += ends[name].eq(end)
+
+        # --- cycle 6: the ends against the limits --------------------------------------------
+        mem_limit_5 = _delay(m, d.mem_limit, 5, name="mem_limit")
+        uses_qp_5 = _delay(m, uses_qp, 5, name="uses_qp")
+        outside = 0
+        for name, end in ends.items():
+            beyond = (end > lim.addr_limit) | (end > mem_limit_5)
+            outside = outside | ((uses_qp_5 if name == "qp" else 1) & beyond)
+        out_of_range = Signal(name="out_of_range")
+        m.d.sync += out_of_range.eq(outside | _delay(m, below, 5, name="below_mem_base"))
+
+        fails = {
             ErrorCode.DESC_OPCODE: bad_opcode,
             ErrorCode.DESC_ZERO_DIM: zero_dim,
             ErrorCode.DESC_DIM_RANGE: dim_range,
             ErrorCode.DESC_ALIGN: misaligned,
-            ErrorCode.DESC_STRIDE: short_stride,
             ErrorCode.DESC_QPARAM: bad_qparams,
         }
-        s1_fail = {}
-        for code, value in s1.items():
-            s1_fail[code] = Signal(name=f"s1_{code.name.lower()}")
-            m.d.sync += s1_fail[code].eq(value)
-        s1_end, s1_below = {}, Signal(name="s1_below_mem_base")
-        below = 0
-        for name, end in ends.items():
-            s1_end[name] = Signal(end.shape(), name=f"s1_{name}_end")
-            m.d.sync += s1_end[name].eq(end)
-            below = below | (used[name] & (bases[name] < d.mem_base))
-        s1_used_qp = Signal(name="s1_uses_qp")
-        s1_mem_limit = Signal.like(d.mem_limit, name="s1_mem_limit")
-        m.d.sync += [s1_below.eq(below), s1_used_qp.eq(uses_qp), s1_mem_limit.eq(d.mem_limit)]
+        fails = {code: _delay(m, v, 6, name=code.name.lower()) for code, v in fails.items()}
+        stride_4 = _delay(m, short_stride_now, 4, name="short_stride") | b_panel_short
+        fails[ErrorCode.DESC_STRIDE] = _delay(m, stride_4, 2, name="stride")
+        fails[ErrorCode.DESC_RANGE] = out_of_range
 
-        # --- stage 2 ----------------------------------------------------------------------
-        addr_limit = lim.addr_limit
-        out_of_range = s1_below
-        for name, end in s1_end.items():
-            outside = (end > addr_limit) | (end > s1_mem_limit)
-            out_of_range = out_of_range | ((s1_used_qp if name == "qp" else 1) & outside)
-        fails = {**s1_fail, ErrorCode.DESC_RANGE: out_of_range}
-
+        # --- cycle 7: the first failing check -------------------------------------------------
         if set(fails) != set(CHECK_ORDER):
             raise RuntimeError(f"checks {sorted(fails)} differ from {sorted(CHECK_ORDER)}")
         order = list(CHECK_ORDER)
