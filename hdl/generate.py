@@ -361,7 +361,7 @@ def generate(config, out_dir, *, top="array", name=None, acc_rows=None, frontend
         from dataclasses import asdict
 
         from hdl.ctrl.regs import REGS
-        from scripts.regs import c_header
+        from hdl.ctrl.regs_text import c_header
 
         header_path = out / f"{name}_regs.h"
         header_path.write_text(c_header())

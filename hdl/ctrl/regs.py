@@ -4,7 +4,7 @@
 reset value and fields. From it come the CSR block's decode (``hdl.ctrl.csr.AxiLiteCsr``), the
 descriptor layout the block latches at START (:func:`desc_layout`), the constants of
 testbenches and drivers (``REGS.CTRL.offset``, ``REGS.CTRL.START.mask``), the C header and the
-Markdown table (``scripts/regs.py`` writes ``systolix_regs.h`` and ``docs/registers.md``).
+Markdown table (:mod:`hdl.ctrl.regs_text`; ``scripts/regs.py`` writes them to files).
 
 The error codes and the descriptor check's priority order live one layer down, in
 :mod:`golden.descriptor` (the golden model needs them and may not import ``hdl``); they are
