@@ -113,3 +113,20 @@ def check_choice(name, value, choices):
         listed = ", ".join(str(choice) for choice in choices)
         raise UsageValueError(f"{name} must be one of {listed}, got {value!r}", parameter=name)
     return value
+
+
+def check_instance(name, value, cls):
+    """``value`` if it is a ``cls`` (a configuration object, say).
+
+    Raises
+    ------
+    UsageTypeError
+        Naming the parameter and the class, e.g. ``array_config must be an ArrayConfig, not
+        None``.
+    """
+    if not isinstance(value, cls):
+        article = "an" if cls.__name__[0] in "AEIOU" else "a"
+        raise UsageTypeError(
+            f"{name} must be {article} {cls.__name__}, not {value!r}", parameter=name
+        )
+    return value

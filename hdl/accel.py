@@ -7,13 +7,11 @@ from amaranth.hdl import Module, Mux, ResetInserter, Signal
 from amaranth.lib import fifo, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.errors import UsageTypeError
 from golden.frontend import FrontendConfig
 from hdl.array.accumulator import TileAccumulator
 from hdl.array.array import SystolicArray, array_latency
 from hdl.array.feeder import OperandFeeder
 from hdl.bus.axi import Axi4Signature, AxiLiteSignature
-from hdl.config import ArrayConfig
 from hdl.ctrl.controller import READ_BANK_WIDTH, READ_TAG_WIDTH, WRITE_TAG_WIDTH, GemmController
 from hdl.ctrl.csr import CSR_ADDR_WIDTH, CSR_DATA_WIDTH, AxiLiteCsr
 from hdl.ctrl.regs import DEFAULT_MAX_DIM, hwcfg_values
@@ -74,16 +72,6 @@ class Accelerator(wiring.Component):
         self, array_config, frontend_config=None, *, max_dim=DEFAULT_MAX_DIM, pe_module=None
     ):
         frontend_config = FrontendConfig() if frontend_config is None else frontend_config
-        if not isinstance(array_config, ArrayConfig):
-            raise UsageTypeError(
-                f"array_config must be an ArrayConfig, not {array_config!r}",
-                parameter="array_config",
-            )
-        if not isinstance(frontend_config, FrontendConfig):
-            raise UsageTypeError(
-                f"frontend_config must be a FrontendConfig, not {frontend_config!r}",
-                parameter="frontend_config",
-            )
         check_accelerator_shape(array_config, frontend_config)
         frontend_config.lanes_for(array_config.cols)
         self._array_config = array_config

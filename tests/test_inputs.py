@@ -17,8 +17,10 @@ from golden.errors import (
     UsageValueError,
     check_bool,
     check_choice,
+    check_instance,
     check_int,
 )
+from golden.frontend import FrontendConfig
 from golden.int8 import gemm_int8
 from hdl.arith.mac_int8 import Int8Mac
 from hdl.config import ACC_WIDTH_LIMIT, ArrayConfig
@@ -63,6 +65,12 @@ def test_scalar_checks():
     assert check_choice("mac", "int8", ("int8", "e4m3")) == "int8"
     with pytest.raises(UsageValueError, match=r"^mac must be one of int8, e4m3, got None$"):
         check_choice("mac", None, ("int8", "e4m3"))
+    config = ArrayConfig()
+    assert check_instance("array_config", config, ArrayConfig) is config
+    with pytest.raises(UsageTypeError, match=r"^array_config must be an ArrayConfig, not None$"):
+        check_instance("array_config", None, ArrayConfig)
+    with pytest.raises(UsageTypeError, match=r"^frontend_config must be a FrontendConfig, not 3$"):
+        check_instance("frontend_config", 3, FrontendConfig)
 
 
 @pytest.fixture

@@ -7,11 +7,9 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.errors import UsageTypeError
-from golden.frontend import FrontendConfig, accumulator_rows
+from golden.frontend import accumulator_rows
 from hdl.array.accumulator import fold_layout
 from hdl.array.layouts import act_row_layout, weight_row_layout
-from hdl.config import ArrayConfig
 from hdl.ctrl.tiles import check_accelerator_shape, tile_layout
 
 __all__ = ["OperandFeeder"]
@@ -91,16 +89,6 @@ class OperandFeeder(wiring.Component):
     """
 
     def __init__(self, array_config, frontend_config):
-        if not isinstance(array_config, ArrayConfig):
-            raise UsageTypeError(
-                f"array_config must be an ArrayConfig, got {array_config!r}",
-                parameter="array_config",
-            )
-        if not isinstance(frontend_config, FrontendConfig):
-            raise UsageTypeError(
-                f"frontend_config must be a FrontendConfig, got {frontend_config!r}",
-                parameter="frontend_config",
-            )
         check_accelerator_shape(array_config, frontend_config)
         self._config = array_config
         self._frontend = frontend_config

@@ -10,12 +10,12 @@ from amaranth.lib.wiring import In, Out
 from golden.descriptor import DescriptorLimits
 from golden.frontend import ACT_UNSIGNED, BIAS_EN, OUT_FP8, OUT_RAW, PER_CHANNEL_Q, QP_RECORD_BYTES
 from hdl.bus.axi import Resp
-from hdl.config import ArrayConfig
 from hdl.ctrl.csr import STATUS_LAYOUT
 from hdl.ctrl.desc_check import CHECK_LATENCY, DescriptorCheck
 from hdl.ctrl.regs import ErrorCode, ErrSource, desc_layout
 from hdl.ctrl.tiles import (
     Operand,
+    check_accelerator_configs,
     dest_width,
     job_layout,
     out_tile_layout,
@@ -118,8 +118,7 @@ class GemmController(wiring.Component):
     """
 
     def __init__(self, array_config, frontend_config, *, max_dim):
-        if not isinstance(array_config, ArrayConfig):
-            raise TypeError(f"array_config must be an ArrayConfig, not {array_config!r}")
+        check_accelerator_configs(array_config, frontend_config)
         self._array_config = array_config
         self._frontend_config = frontend_config
         self._max_dim = max_dim

@@ -4,9 +4,7 @@ from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.frontend import FrontendConfig
 from hdl.bus.axi import AxiLiteSignature, Resp
-from hdl.config import ArrayConfig
 from hdl.ctrl.regs import (
     DEFAULT_MAX_DIM,
     PERF_COUNTERS,
@@ -18,6 +16,7 @@ from hdl.ctrl.regs import (
     desc_layout,
     hwcfg_values,
 )
+from hdl.ctrl.tiles import check_accelerator_configs
 
 __all__ = ["STATUS_LAYOUT", "AxiLiteCsr", "perf_event_layout"]
 
@@ -147,10 +146,7 @@ class AxiLiteCsr(wiring.Component):
     """
 
     def __init__(self, array_config, frontend_config, *, max_dim=DEFAULT_MAX_DIM):
-        if not isinstance(array_config, ArrayConfig):
-            raise TypeError(f"array_config must be an ArrayConfig, not {array_config!r}")
-        if not isinstance(frontend_config, FrontendConfig):
-            raise TypeError(f"frontend_config must be a FrontendConfig, not {frontend_config!r}")
+        check_accelerator_configs(array_config, frontend_config)
         self._hwcfg = hwcfg_values(array_config, frontend_config, max_dim=max_dim)
         self._array_config = array_config
         self._frontend_config = frontend_config

@@ -5,8 +5,8 @@ import enum
 
 from amaranth.lib import data
 
-from golden.errors import UsageValueError
-from golden.frontend import QP_RECORD_BYTES
+from golden.errors import UsageValueError, check_instance
+from golden.frontend import QP_RECORD_BYTES, FrontendConfig
 
 __all__ = [
     "Operand",
@@ -29,9 +29,22 @@ class Operand(enum.IntEnum):
     QP = 2
 
 
+def check_accelerator_configs(array_config, frontend_config):
+    """``(array_config, frontend_config)`` if they are an :class:`~hdl.config.ArrayConfig`
+    and a :class:`~golden.frontend.FrontendConfig`; a usage error naming the parameter
+    otherwise."""
+    from hdl.config import ArrayConfig
+
+    check_instance("array_config", array_config, ArrayConfig)
+    check_instance("frontend_config", frontend_config, FrontendConfig)
+    return array_config, frontend_config
+
+
 def check_accelerator_shape(array_config, frontend_config):
     """Refuse an array a front end cannot feed: a bank row (R bytes of A, C bytes of B) must
-    divide a bus beat, so R and C must divide ``D/8``."""
+    divide a bus beat, so R and C must divide ``D/8``. The configurations are type-checked
+    first (:func:`check_accelerator_configs`)."""
+    check_accelerator_configs(array_config, frontend_config)
     beat = frontend_config.beat_bytes
     for name, value in (("rows", array_config.rows), ("cols", array_config.cols)):
         if beat % value:

@@ -6,7 +6,7 @@ from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.dma import MAX_ROW_BYTES, MAX_ROWS
-from golden.errors import UsageTypeError, check_int
+from golden.errors import check_instance, check_int
 from golden.frontend import AXI_BOUNDARY_BYTES, FrontendConfig
 from hdl.bus.axi import READ_CHANNELS, Axi4Signature, Burst, Resp, axi4_channels_signature
 
@@ -32,9 +32,7 @@ ROW_BYTES_WIDTH = MAX_ROW_BYTES.bit_length()
 
 def check_dma_config(config):
     """``config`` if it is a :class:`~golden.frontend.FrontendConfig`; a usage error otherwise."""
-    if not isinstance(config, FrontendConfig):
-        raise UsageTypeError(f"config must be a FrontendConfig, not {config!r}", parameter="config")
-    return config
+    return check_instance("config", config, FrontendConfig)
 
 
 def axi4_read_signature(config, *, id_width=1):

@@ -6,9 +6,8 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from golden.errors import UsageTypeError, UsageValueError
-from golden.frontend import FrontendConfig
-from hdl.config import ArrayConfig
+from golden.errors import UsageValueError
+from hdl.ctrl.tiles import check_accelerator_configs
 
 __all__ = [
     "OutputBuffer",
@@ -22,15 +21,7 @@ WIDE_BYTES = 4
 
 
 def _check_configs(array_config, frontend_config):
-    if not isinstance(array_config, ArrayConfig):
-        raise UsageTypeError(
-            f"array_config must be an ArrayConfig, not {array_config!r}", parameter="array_config"
-        )
-    if not isinstance(frontend_config, FrontendConfig):
-        raise UsageTypeError(
-            f"frontend_config must be a FrontendConfig, not {frontend_config!r}",
-            parameter="frontend_config",
-        )
+    check_accelerator_configs(array_config, frontend_config)
     cols, beat = array_config.cols, frontend_config.beat_bytes
     if beat % cols:
         allowed = ", ".join(str(d) for d in range(1, beat + 1) if beat % d == 0)

@@ -12,13 +12,13 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigne
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.errors import UsageTypeError, check_int
+from golden.errors import check_int
 from golden.formats import FORMATS
-from golden.frontend import QP_RECORD_BYTES, FrontendConfig
+from golden.frontend import QP_RECORD_BYTES
 from golden.requant import MULT_MAX
 from hdl.array.accumulator import output_row_layout
 from hdl.attention.pipeline import shift_right_window
-from hdl.config import ArrayConfig
+from hdl.ctrl.tiles import check_accelerator_configs
 
 __all__ = ["OutputConverter", "converted_row_layout", "mode_layout", "strip_layout"]
 
@@ -170,12 +170,7 @@ class OutputConverter(wiring.Component):
     """
 
     def __init__(self, array_config, frontend_config):
-        if not isinstance(array_config, ArrayConfig):
-            raise UsageTypeError(f"array_config must be an ArrayConfig, got {array_config!r}")
-        if not isinstance(frontend_config, FrontendConfig):
-            raise UsageTypeError(
-                f"frontend_config must be a FrontendConfig, got {frontend_config!r}"
-            )
+        check_accelerator_configs(array_config, frontend_config)
         self._ac, self._fc = array_config, frontend_config
         cols = array_config.cols
         lanes = cols if frontend_config.requant_lanes is None else frontend_config.requant_lanes
