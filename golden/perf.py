@@ -83,3 +83,123 @@ def tier_cycles(rows, cols, m, k, n):
 def utilization(rows, cols, m, k, n, cycles):
     """Fraction of PE-cycles doing a useful MAC: ``M·K·N / (R·C·cycles)``."""
     return m * k * n / (rows * cols * cycles)
+
+
+def attention_cycles(
+    rows,
+    cols,
+    lq,
+    lk,
+    d,
+    dv,
+    *,
+    array_latency,
+    softmax_latency,
+    reciprocal_latency,
+    normalizer_latency,
+    reciprocal_units=1,
+    fifo_latency=2,
+    mode="single",
+    last_block=True,
+    p_bits=8,
+):
+    """Exact cycles of one attention tile (``hdl.attention.tile.AttentionTile``, mode
+    ``single``) with no stalls on any stream.
+
+    Counted from the cycle the parameter beat is taken to the cycle the last output beat is
+    taken, inclusive, with Q, K and V offered from that cycle on. The phases follow one
+    another (V loads during the first three; the reciprocals run beside the softmax and P·V):
+
+    - load: ``max(Lq, Lk)·nd`` beats of Q and K (``nd = ceil(d/R)``), one per cycle each;
+    - Q·Kᵀ on the array: ``F1 = nd·nk`` folds (``nk = ceil(Lk/C)``) of ``max(Lq, R)``
+      cycles each, R cycles of first weights and the array's latency (as
+      :func:`stream_cycles`);
+    - softmax: ``Lq·nk`` beats of S at one per cycle; row j's L leaves with its last P beat,
+      ``(j + 2)·nk − 1 + softmax_latency`` cycles after the first S beat (the second pass of
+      each row follows its first);
+    - reciprocals: ``reciprocal_units`` units take the rows in turn, ``reciprocal_latency``
+      cycles each, from the row's L (through a FIFO of ``fifo_latency`` cycles, one L per
+      cycle) into another FIFO;
+    - P·V on the array: ``F2 = nk·nv`` folds (``nv = ceil(dv/C)``; twice as many at
+      PB = 16), as Q·Kᵀ, after the softmax and the last V beat (``Lk·nv``);
+    - division: row j's ``nv`` beats of O_acc start once its reciprocal is in and row j−1
+      has ended (back to back when the reciprocals ran ahead), plus ``normalizer_latency``.
+
+    The remaining constants are the phases' hand-over cycles (registered done flags and the
+    feeders' read registers).
+
+    Parameters
+    ----------
+    rows, cols : int
+        Array size R × C.
+    lq, lk, d, dv : int
+        Tile shape.
+    array_latency, softmax_latency, reciprocal_latency, normalizer_latency, fifo_latency : int
+        The hardware's latencies (``hdl.attention.tile.tile_latencies``).
+    reciprocal_units : int
+        Reciprocal units working in turn.
+    mode : str
+        ``"single"`` (the softmax reads each row of S twice: max, then P) or ``"preload"``
+        (one key block of a longer row, the row max given: one read).
+    p_bits : int
+        PB: 8, or 16 (P·V runs twice, the low and the high bytes of P).
+    last_block : bool
+        ``preload`` only: ``False`` for a key block before the last, which ends after P·V;
+        its count runs to the cycle the next block's parameter beat is taken.
+    """
+    for name, value in (
+        ("rows", rows),
+        ("cols", cols),
+        ("lq", lq),
+        ("lk", lk),
+        ("d", d),
+        ("dv", dv),
+        ("array_latency", array_latency),
+        ("softmax_latency", softmax_latency),
+        ("reciprocal_latency", reciprocal_latency),
+        ("normalizer_latency", normalizer_latency),
+        ("reciprocal_units", reciprocal_units),
+        ("fifo_latency", fifo_latency),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if p_bits not in (8, 16):
+        raise ValueError(f"p_bits must be 8 or 16, got {p_bits!r}")
+    if mode not in ("single", "preload"):
+        raise ValueError(f"mode must be 'single' or 'preload', got {mode!r}")
+    if mode == "single" and not last_block:
+        raise ValueError(
+            "last_block=False needs mode='preload' (a single tile is its own last block)"
+        )
+    nd, nk, nv = ceil(d / rows), ceil(lk / cols), ceil(dv / cols)
+    period = max(lq, rows)
+
+    def gemm(first_weight, folds):
+        # The cycle the last result row is taken (stream_cycles without its +1).
+        return first_weight + rows + (folds - 1) * period + lq - 1 + array_latency
+
+    load_end = max(lq, lk) * nd  # last Q or K beat (the parameter beat is cycle 0)
+    qk_end = gemm(load_end + 3, nd * nk)
+    first_score = qk_end + 2
+    # The single tile's softmax reads each row twice (max, then P); a pre-loaded max once.
+    passes = 2 if mode == "single" else 1
+    l_out = [first_score + (j + passes) * nk - 1 + softmax_latency for j in range(lq)]
+    pv_start = max(l_out[-1], lk * nv) + 1  # V beats run from cycle 1
+    pv_end = gemm(pv_start + 2, nk * nv * (p_bits // 8))  # PB = 16: two passes
+    if not last_block:
+        return pv_end + 1  # the next block's parameter beat is taken in this cycle
+    first_beat = pv_end + 2  # the O_acc reader's first beat
+    taken = []  # the cycle a reciprocal unit took each row's L
+    row_end = None  # the previous row's last O_acc beat
+    for j in range(lq):
+        start = l_out[j] + fifo_latency
+        if j:
+            start = max(start, taken[j - 1] + 1)  # one L leaves the FIFO per cycle
+        if j >= reciprocal_units:  # the unit is free once its previous row's result left
+            start = max(start, taken[j - reciprocal_units] + reciprocal_latency)
+        taken.append(start)
+        loaded = start + reciprocal_latency + fifo_latency
+        if row_end is not None:
+            loaded = max(loaded, row_end)
+        row_end = max(loaded + 1, first_beat) + nv - 1
+    return row_end + normalizer_latency + 1

@@ -575,6 +575,29 @@ def cmd_demo(args):
     return 0 if ok else 1
 
 
+def cmd_run_attention(args):
+    """One random attention tile in Verilator against the golden model (tb.attention_runtime)."""
+    from tb.attention_runtime import run_attention_and_report
+
+    spelling = {name: f"--{name}" for name in ("rows", "cols", "lq", "lk", "d", "dv")}
+    options = {"mode": "--mode", "block": "--block", "p_bits": "--p-bits", "seed": "--seed"}
+    with _options(**spelling, **options):
+        ok = run_attention_and_report(
+            args.rows,
+            args.cols,
+            args.lq,
+            args.lk,
+            args.d,
+            args.dv,
+            causal=args.causal,
+            mode=args.mode,
+            block=args.block,
+            p_bits=args.p_bits,
+            seed=args.seed,
+        )
+    return 0 if ok else 1
+
+
 def build_parser():
     parser = _Parser(prog="systolix", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -684,6 +707,24 @@ def build_parser():
     p.add_argument("--mem-latency", type=int, default=64, help="memory read latency (64)")
     p.add_argument("--no-synth", action="store_true", help="skip the ECP5 area summary")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser(
+        "run-attention", help="run one random attention tile in Verilator against the golden model"
+    )
+    for name, default in (("rows", 4), ("cols", 4)):
+        p.add_argument(f"--{name}", type=int, default=default)
+    for name in ("lq", "lk", "d", "dv"):
+        p.add_argument(f"--{name}", type=int, required=True)
+    p.add_argument("--causal", action="store_true", help="causal mask, bottom-right aligned")
+    p.add_argument(
+        "--mode",
+        default="single",
+        help="single (the whole key row in one tile) or preload (key blocks, row max given)",
+    )
+    p.add_argument("--block", type=int, default=None, help="--mode preload: keys per tile (64)")
+    p.add_argument("--p-bits", type=int, default=8, help="bits of P: 8 or 16 (two P·V passes)")
+    p.add_argument("--seed", type=int, default=1)
+    p.set_defaults(func=cmd_run_attention)
     return parser
 
 

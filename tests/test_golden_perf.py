@@ -82,3 +82,92 @@ def test_bad_shape():
         stream_cycles(4, 4, 0, 4, 4, latency=9)
     with pytest.raises(ValueError, match="latency must be a positive integer, got 0"):
         stream_cycles(4, 4, 1, 4, 4, latency=0)
+
+
+# --- attention tile --------------------------------------------------------------------------
+
+ATTN_LATENCIES = {
+    "array_latency": 11,
+    "softmax_latency": 9,
+    "reciprocal_latency": 33,
+    "normalizer_latency": 6,
+}
+
+
+def test_attention_cycles_hand_worked():
+    from golden.perf import attention_cycles
+
+    # 4×4, Lq=4, Lk=8, d=8, dv=4: nd = nk = 2, nv = 1, folds of max(4, 4) = 4 cycles.
+    # Load ends at 8·2 = 16; Q·Kᵀ (4 folds) from 19: last result 19+4+3·4+3+11 = 49.
+    # S from 51; L of row j at 51 + (j+2)·2 − 1 + 9 = 63, 65, 67, 69. P·V (2 folds) from
+    # 72: last result 72+4+4+3+11 = 94; O_acc beats from 96. Two reciprocal units take the
+    # L's at 65, 67, then 65+33 = 98 and 67+33 = 100; R in the FIFO 35 cycles later: rows
+    # end at 101, 103, 134, 136, the last output 6 cycles on, counted inclusive.
+    got = attention_cycles(4, 4, 4, 8, 8, 4, **ATTN_LATENCIES, reciprocal_units=2)
+    assert got == 136 + 6 + 1
+    # One unit: the L's are taken at 65, 98, 131, 164; the last row ends at 164+35+1 = 200.
+    assert attention_cycles(4, 4, 4, 8, 8, 4, **ATTN_LATENCIES) == 200 + 6 + 1
+
+
+def test_attention_cycles_bounds():
+    from golden.perf import attention_cycles, stream_cycles
+
+    for shape in [(64, 64, 64, 64), (128, 512, 64, 64), (3, 17, 5, 40), (1, 1, 1, 1)]:
+        lq, lk, d, dv = shape
+        for units in (1, 2, 4):
+            got = attention_cycles(8, 8, *shape, **ATTN_LATENCIES, reciprocal_units=units)
+            # At least both products streamed through the array, the softmax's S beats and
+            # the output beats, one after the other.
+            qk = stream_cycles(8, 8, lq, d, lk, latency=11)
+            pv = stream_cycles(8, 8, lq, lk, dv, latency=11)
+            assert got > qk + pv + lq * -(-lk // 8) + lq * -(-dv // 8)
+        # More reciprocal units never cost cycles.
+        counts = [
+            attention_cycles(8, 8, *shape, **ATTN_LATENCIES, reciprocal_units=u) for u in (1, 2, 4)
+        ]
+        assert counts == sorted(counts, reverse=True)
+
+
+def test_attention_cycles_bad_arguments():
+    from golden.perf import attention_cycles
+
+    with pytest.raises(ValueError, match="lk must be a positive integer"):
+        attention_cycles(4, 4, 4, 0, 8, 4, **ATTN_LATENCIES)
+    with pytest.raises(ValueError, match="reciprocal_units must be a positive integer"):
+        attention_cycles(4, 4, 4, 4, 8, 4, **ATTN_LATENCIES, reciprocal_units=True)
+
+
+def test_attention_cycles_preload():
+    from golden.perf import attention_cycles
+
+    # The example above with the row max given: the softmax reads each row once, so every L
+    # and everything after it comes nk = 2 cycles earlier.
+    single = attention_cycles(4, 4, 4, 8, 8, 4, **ATTN_LATENCIES, reciprocal_units=2)
+    preload = attention_cycles(
+        4, 4, 4, 8, 8, 4, **ATTN_LATENCIES, reciprocal_units=2, mode="preload"
+    )
+    assert single - preload == 2
+    # A block before the last ends with P·V: its last result at 94 − 2 = 92, idle at 93.
+    assert (
+        attention_cycles(4, 4, 4, 8, 8, 4, **ATTN_LATENCIES, mode="preload", last_block=False) == 93
+    )
+    with pytest.raises(ValueError, match="mode must be 'single' or 'preload'"):
+        attention_cycles(4, 4, 4, 8, 8, 4, **ATTN_LATENCIES, mode="online")
+    with pytest.raises(ValueError, match="last_block=False needs mode='preload'"):
+        attention_cycles(4, 4, 4, 8, 8, 4, **ATTN_LATENCIES, last_block=False)
+
+
+def test_attention_cycles_p16():
+    from golden.perf import attention_cycles
+
+    # PB = 16 runs the 2 folds of P·V twice: the last result at 94 + 2·4 = 102, O_acc beats
+    # from 104. Rows 0 and 1 now wait for their beats (rows end at 104, 105), rows 2 and 3
+    # still for their reciprocals (134, 136): the same total as PB = 8.
+    got = attention_cycles(4, 4, 4, 8, 8, 4, **ATTN_LATENCIES, reciprocal_units=2, p_bits=16)
+    assert got == 136 + 6 + 1
+    # Bound by the array instead (one row, long rows of keys): P·V's folds add up.
+    p8 = attention_cycles(4, 4, 1, 64, 8, 4, **ATTN_LATENCIES)
+    p16 = attention_cycles(4, 4, 1, 64, 8, 4, **ATTN_LATENCIES, p_bits=16)
+    assert p16 - p8 == 16 * 1 * 4  # nk·nv folds of max(Lq, R) = 4 cycles
+    with pytest.raises(ValueError, match="p_bits must be 8 or 16"):
+        attention_cycles(4, 4, 4, 8, 8, 4, **ATTN_LATENCIES, p_bits=12)

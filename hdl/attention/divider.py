@@ -6,8 +6,13 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.attention import Y_FRAC_BITS
-from golden.errors import check_int
-from hdl.attention.layouts import RECIPROCAL_WIDTH, o_acc_beat_layout, y_beat_layout
+from golden.errors import check_bool, check_int
+from hdl.attention.layouts import (
+    RECIPROCAL_WIDTH,
+    o_acc_beat_layout,
+    reciprocal_layout,
+    y_beat_layout,
+)
 from hdl.attention.pipeline import shift_round_half_up, stage
 from hdl.attention.reciprocal import RowReciprocal
 
@@ -36,6 +41,12 @@ class DivRhu(wiring.Component):
     the current row's beats flow, so a row takes ``max(beats, RowReciprocal.latency)``
     cycles when its L arrives in time.
 
+    With ``reciprocal_in`` the divider has no reciprocal unit of its own: each row takes one
+    beat of ``R``, ``k`` and L on ``r`` instead (``reciprocal_layout``, as
+    :class:`~hdl.attention.reciprocal.RowReciprocal` makes it), so a user that has every
+    row's L early can compute the reciprocals ahead and run the rows back to back, one beat
+    per cycle.
+
     Exact for ``|O_acc| < 2^8·L`` (y within 25 bits); the datapath keeps ``|O_acc| ≤ 222·L``
     (§4.2–§4.3).
 
@@ -47,11 +58,16 @@ class DivRhu(wiring.Component):
         Width of the signed ``O_acc`` elements, 2 to 64.
     l_width : int
         Width of L, 1 to 31.
+    reciprocal_in : bool
+        Take the rows' reciprocals on ``r`` instead of their L on ``l``.
 
     Members
     -------
     l : In(stream.Signature(unsigned(l_width)))
-        One L per row.
+        One L per row (without ``reciprocal_in``).
+    r : In(stream.Signature(reciprocal_layout(l_width=l_width)))
+        One reciprocal per row (with ``reciprocal_in``); the next row's loads in the cycle
+        the current row's last beat is taken.
     i : In(stream.Signature(o_acc_beat_layout(cols=cols, acc_width=acc_width)))
     o : Out(stream.Signature(y_beat_layout(cols=cols, y_width=25)))
 
@@ -64,13 +80,19 @@ class DivRhu(wiring.Component):
     #: ``q·L``, the corrected y.
     latency = 4
 
-    def __init__(self, *, cols, acc_width, l_width):
+    def __init__(self, *, cols, acc_width, l_width, reciprocal_in=False):
         self._cols = check_int("cols", cols, 1, 128)
         self._acc_width = check_int("acc_width", acc_width, 2, 64)
         self._l_width = check_int("l_width", l_width, 1, 31)
+        self._reciprocal_in = check_bool("reciprocal_in", reciprocal_in)
+        row_port = (
+            {"r": In(stream.Signature(reciprocal_layout(l_width=l_width)))}
+            if reciprocal_in
+            else {"l": In(stream.Signature(unsigned(l_width)))}
+        )
         super().__init__(
             {
-                "l": In(stream.Signature(unsigned(l_width))),
+                **row_port,
                 "i": In(stream.Signature(o_acc_beat_layout(cols=cols, acc_width=acc_width))),
                 "o": Out(stream.Signature(y_beat_layout(cols=cols, y_width=Y_WIDTH))),
             }
@@ -95,8 +117,12 @@ class DivRhu(wiring.Component):
         t_width = l_width + 3  # t ∈ [−3L, 3L)
         low_width = max(t_width - (Y_FRAC_BITS + 1), 1)  # bits of O_acc that reach t
 
-        m.submodules.reciprocal = recip = RowReciprocal(l_width=l_width)
-        wiring.connect(m, wiring.flipped(self.l), recip.i)
+        if self._reciprocal_in:
+            recip_o = self.r
+        else:
+            m.submodules.reciprocal = recip = RowReciprocal(l_width=l_width)
+            wiring.connect(m, wiring.flipped(self.l), recip.i)
+            recip_o = recip.o
 
         # --- the current row: its reciprocal, taken from the divider ----------------------
         row_valid = Signal()
@@ -108,15 +134,15 @@ class DivRhu(wiring.Component):
         take = self.i.valid & self.i.ready
         row_done = take & self.i.payload.last
         # The next row's reciprocal loads in the cycle the current row's last beat goes in.
-        m.d.comb += recip.o.ready.eq(~row_valid | row_done)
+        m.d.comb += recip_o.ready.eq(~row_valid | row_done)
         with m.If(row_done):
             m.d.sync += row_valid.eq(0)
-        with m.If(recip.o.valid & recip.o.ready):
+        with m.If(recip_o.valid & recip_o.ready):
             m.d.sync += [
                 row_valid.eq(1),
-                row_r.eq(recip.o.payload.r),
-                row_bits.eq(recip.o.payload.k - 31),
-                row_l.eq(recip.o.payload.l),
+                row_r.eq(recip_o.payload.r),
+                row_bits.eq(recip_o.payload.k - 31),
+                row_l.eq(recip_o.payload.l),
             ]
 
         # --- stage 1: O_acc·R --------------------------------------------------------------

@@ -5,10 +5,10 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.attention import P_BITS, attention_widths
-from golden.errors import UsageValueError, check_int
+from golden.errors import UsageValueError, check_bool, check_int
 from golden.requant import MULT_MAX, SHIFT_MAX, SHIFT_MIN
 from hdl.attention.divider import Y_WIDTH, DivRhu
-from hdl.attention.layouts import o_acc_beat_layout, out_beat_layout
+from hdl.attention.layouts import o_acc_beat_layout, out_beat_layout, reciprocal_layout
 from hdl.attention.requant import Requantizer
 from hdl.attention.softmax import LK_MAX
 
@@ -39,11 +39,16 @@ class DivRhuNormalizer(wiring.Component):
         ``attention_widths(lk_max, p_bits=p_bits)``.
     p_bits : int
         PB, 8 (default) or 16.
+    reciprocal_in : bool
+        Take each row's reciprocal on ``r`` instead of its L on ``l``
+        (:class:`~hdl.attention.divider.DivRhu`).
 
     Members
     -------
     l : In(stream.Signature(unsigned(l_width)))
-        One L per row.
+        One L per row (without ``reciprocal_in``).
+    r : In(stream.Signature(reciprocal_layout(l_width=l_width)))
+        One reciprocal per row (with ``reciprocal_in``).
     i : In(stream.Signature(o_acc_beat_layout(cols=cols, acc_width=acc_width)))
     o : Out(stream.Signature(out_beat_layout(cols=cols)))
     out_mult : In(unsigned(31))
@@ -60,7 +65,7 @@ class DivRhuNormalizer(wiring.Component):
     #: Cycles from an ``O_acc`` beat accepted on ``i`` to its int8 beat on ``o``.
     latency = DivRhu.latency + Requantizer.latency
 
-    def __init__(self, *, cols, lk_max, acc_width=None, p_bits=8):
+    def __init__(self, *, cols, lk_max, acc_width=None, p_bits=8, reciprocal_in=False):
         self._cols = check_int("cols", cols, 1, 128)
         self._lk_max = check_int("lk_max", lk_max, 1, LK_MAX)
         if isinstance(p_bits, bool) or p_bits not in P_BITS:
@@ -79,9 +84,15 @@ class DivRhuNormalizer(wiring.Component):
         self._acc_width = (
             widths["o_acc"] if acc_width is None else check_int("acc_width", acc_width, 2, 64)
         )
+        self._reciprocal_in = check_bool("reciprocal_in", reciprocal_in)
+        row_port = (
+            {"r": In(stream.Signature(reciprocal_layout(l_width=self._l_width)))}
+            if reciprocal_in
+            else {"l": In(stream.Signature(unsigned(self._l_width)))}
+        )
         super().__init__(
             {
-                "l": In(stream.Signature(unsigned(self._l_width))),
+                **row_port,
                 "i": In(stream.Signature(o_acc_beat_layout(cols=cols, acc_width=self._acc_width))),
                 "o": Out(stream.Signature(out_beat_layout(cols=cols))),
                 "out_mult": In(unsigned(MULT_MAX.bit_length())),
@@ -109,10 +120,16 @@ class DivRhuNormalizer(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.divider = divider = DivRhu(
-            cols=self._cols, acc_width=self._acc_width, l_width=self._l_width
+            cols=self._cols,
+            acc_width=self._acc_width,
+            l_width=self._l_width,
+            reciprocal_in=self._reciprocal_in,
         )
         m.submodules.requant = requant = Requantizer(cols=self._cols, y_width=Y_WIDTH)
-        wiring.connect(m, wiring.flipped(self.l), divider.l)
+        if self._reciprocal_in:
+            wiring.connect(m, wiring.flipped(self.r), divider.r)
+        else:
+            wiring.connect(m, wiring.flipped(self.l), divider.l)
         wiring.connect(m, wiring.flipped(self.i), divider.i)
         wiring.connect(m, divider.o, requant.i)
         wiring.connect(m, requant.o, wiring.flipped(self.o))
