@@ -87,9 +87,9 @@ def test_axi_checks_clean_sequence():
         ([ar(0, 0), r(1)], "cycle 1: RLAST 0 on a beat that is its burst's last"),
         ([ar(0, 0), r(1, last=True, ready=False), IDLE], "cycle 2: RVALID dropped before RREADY"),
         ([ar(0, 0), r(1, last=True, ready=False), r(2, last=True)],
-         "cycle 2: R beat changed while RREADY was low"),
+         "cycle 2: R changed while RREADY was low"),
         ([ar(0, 0), r(1, last=True, ready=False), r(1, last=True, resp=2)],
-         "R beat changed while RREADY was low"),
+         "R changed while RREADY was low"),
     ],
 )  # fmt: skip
 def test_axi_checks_flags_violation(cycles, message):

@@ -83,7 +83,82 @@ _AR_FIELDS = ("araddr", "arlen", "arsize", "arburst", "arid")
 _R_FIELDS = ("rdata", "rresp", "rlast")
 
 
-class AxiReadChecker:
+class _AxiChecker:
+    """What the read and the write checker share: the address channel's rules (one burst
+    per handshake, checked once when first offered), the payload of a stalled transfer held
+    until its handshake, and the list of violations.
+
+    ``prefix`` is ``"ar"`` or ``"aw"``: the address channel's signal prefix.
+    """
+
+    def __init__(self, *, prefix, data_width, max_burst, outstanding, id_value):
+        self._prefix = prefix
+        self.beat_bytes = data_width // 8
+        self.max_burst = max_burst
+        self.limit = outstanding
+        self.violations = []
+        self._size = self.beat_bytes.bit_length() - 1
+        self._id = id_value
+        self._addr_held = None  # (first cycle offered, payload) of a stalled AR or AW
+
+    def _violation(self, cycle, message):
+        self.violations.append(f"cycle {cycle}: {message}")
+
+    def _held(self, cycle, s, channel, fields_, held):
+        """Check a stalled transfer of ``channel`` and return the new held payload or None."""
+        valid, ready = getattr(s, f"{channel}valid"), getattr(s, f"{channel}ready")
+        payload = tuple(getattr(s, f) for f in fields_)
+        name = channel.upper()
+        if held is not None:
+            if not valid:
+                self._violation(cycle, f"{name}VALID dropped before {name}READY")
+            elif payload != held:
+                self._violation(
+                    cycle,
+                    f"{name} changed while {name}READY was low: {_describe(fields_, held)} -> "
+                    f"{_describe(fields_, payload)}",
+                )
+        return payload if valid and not ready else None
+
+    def _address_handshake(self, cycle, s, fields_):
+        """Follow the address channel for one cycle: the first cycle its burst was offered if
+        it is taken in this cycle, else None (idle, or stalled: counted in ``<prefix>_stalled``)."""
+        p = self._prefix
+        was_held = self._addr_held
+        held = self._held(cycle, s, p, fields_, None if was_held is None else was_held[1])
+        if not getattr(s, f"{p}valid"):
+            self._addr_held = None
+            return None
+        offered = cycle if was_held is None else was_held[0]
+        if was_held is None:
+            self._check_burst(cycle, s)
+        if not getattr(s, f"{p}ready"):
+            setattr(self, f"{p}_stalled", getattr(self, f"{p}_stalled") + 1)
+            self._addr_held = (offered, held)
+            return None
+        self._addr_held = None
+        return offered
+
+    def _check_burst(self, cycle, s):
+        p, name = self._prefix, self._prefix.upper()
+        addr, length, size = (getattr(s, f"{p}{f}") for f in ("addr", "len", "size"))
+        beats = length + 1
+        if beats > self.max_burst:
+            self._violation(cycle, f"{name}LEN {length}: {beats} beats, more than {self.max_burst}")
+        if size != self._size:
+            self._violation(cycle, f"{name}SIZE {size}, not {self._size} (the bus width)")
+        burst = getattr(s, f"{p}burst")
+        if burst != INCR:
+            self._violation(cycle, f"{name}BURST {burst}, not INCR")
+        ident = getattr(s, f"{p}id")
+        if self._id is not None and ident != self._id:
+            self._violation(cycle, f"{name}ID {ident}, not {self._id}")
+        last = addr + beats * (1 << size) - 1
+        if addr // BOUNDARY_BYTES != last // BOUNDARY_BYTES:
+            self._violation(cycle, f"burst {addr:#x}..{last:#x} crosses a 4 KiB boundary")
+
+
+class AxiReadChecker(_AxiChecker):
     """The rules of the module docstring, one cycle at a time.
 
     Parameters
@@ -112,12 +187,15 @@ class AxiReadChecker:
     """
 
     def __init__(self, *, data_width, max_burst, outstanding, arid=0):
-        self.beat_bytes = data_width // 8
-        self.arsize = self.beat_bytes.bit_length() - 1
-        self.max_burst = max_burst
-        self.limit = outstanding
+        super().__init__(
+            prefix="ar",
+            data_width=data_width,
+            max_burst=max_burst,
+            outstanding=outstanding,
+            id_value=arid,
+        )
+        self.arsize = self._size
         self.arid = arid
-        self.violations = []
         self.ars = []
         self.r_beats = []
         self.max_outstanding = 0
@@ -132,12 +210,8 @@ class AxiReadChecker:
     def reset(self):
         """Forget the bursts in flight and the stalled transfers (the bus was reset)."""
         self._bursts = deque()  # [beats left] per burst in flight, oldest first
-        self._ar_held = None  # (first cycle offered, AR payload) of a stalled AR
+        self._addr_held = None
         self._r_held = None  # R payload of a stalled beat
-        self._ar_offered = None  # first cycle the current AR was offered
-
-    def _violation(self, cycle, message):
-        self.violations.append(f"cycle {cycle}: {message}")
 
     def step(self, cycle, s):
         """Check the cycle ``cycle`` whose signals are ``s``; return its new violations."""
@@ -147,20 +221,11 @@ class AxiReadChecker:
         return self.violations[before:]
 
     def _step_r(self, cycle, s):
-        payload = tuple(getattr(s, f) for f in _R_FIELDS)
-        if self._r_held is not None:
-            if not s.rvalid:
-                self._violation(cycle, "RVALID dropped before RREADY")
-            elif payload != self._r_held:
-                self._violation(
-                    cycle, f"R beat changed while RREADY was low: {self._r_held} -> {payload}"
-                )
-        self._r_held = None
+        self._r_held = self._held(cycle, s, "r", _R_FIELDS, self._r_held)
         if not s.rvalid:
             return
         if not s.rready:
             self.r_stalled += 1
-            self._r_held = payload
             return
         self.r_beats.append((cycle, s.rresp, bool(s.rlast)))
         if not self._bursts:
@@ -175,27 +240,9 @@ class AxiReadChecker:
             self._bursts.popleft()
 
     def _step_ar(self, cycle, s):
-        payload = tuple(getattr(s, f) for f in _AR_FIELDS)
-        if self._ar_held is not None:
-            if not s.arvalid:
-                self._violation(cycle, "ARVALID dropped before ARREADY")
-            elif payload != self._ar_held[1]:
-                self._violation(
-                    cycle,
-                    f"AR changed while ARREADY was low: {self._describe(self._ar_held[1])} -> "
-                    f"{self._describe(payload)}",
-                )
-        if not s.arvalid:
-            self._ar_held = None
+        offered = self._address_handshake(cycle, s, _AR_FIELDS)
+        if offered is None:
             return
-        offered = cycle if self._ar_held is None else self._ar_held[0]
-        if self._ar_held is None:
-            self._check_ar(cycle, s)
-        if not s.arready:
-            self.ar_stalled += 1
-            self._ar_held = (offered, payload)
-            return
-        self._ar_held = None
         self.ars.append(ArRecord(offered, cycle, s.araddr, s.arlen))
         self._bursts.append(s.arlen + 1)
         self.max_outstanding = max(self.max_outstanding, len(self._bursts))
@@ -203,27 +250,6 @@ class AxiReadChecker:
             self._violation(
                 cycle, f"{len(self._bursts)} bursts in flight, more than the limit {self.limit}"
             )
-
-    def _check_ar(self, cycle, s):
-        beats = s.arlen + 1
-        if beats > self.max_burst:
-            self._violation(cycle, f"ARLEN {s.arlen}: {beats} beats, more than {self.max_burst}")
-        if s.arsize != self.arsize:
-            self._violation(cycle, f"ARSIZE {s.arsize}, not {self.arsize} (the bus width)")
-        if s.arburst != INCR:
-            self._violation(cycle, f"ARBURST {s.arburst}, not INCR")
-        if self.arid is not None and s.arid != self.arid:
-            self._violation(cycle, f"ARID {s.arid}, not {self.arid}")
-        first = s.araddr
-        last = s.araddr + beats * (1 << s.arsize) - 1
-        if first // BOUNDARY_BYTES != last // BOUNDARY_BYTES:
-            self._violation(cycle, f"burst {first:#x}..{last:#x} crosses a 4 KiB boundary")
-
-    @staticmethod
-    def _describe(payload):
-        return ", ".join(
-            f"{name}={value:#x}" for name, value in zip(_AR_FIELDS, payload, strict=True)
-        )
 
 
 class AxiReadMonitor:
@@ -369,7 +395,7 @@ class _WritePairing:
             yield WRecord(cycle, index, seen, base, strb, wlast), done, done
 
 
-class AxiWriteChecker:
+class AxiWriteChecker(_AxiChecker):
     """The write-channel rules of the module docstring, one cycle at a time.
 
     Parameters
@@ -402,12 +428,15 @@ class AxiWriteChecker:
     """
 
     def __init__(self, *, data_width, max_burst, outstanding, awid=0):
-        self.beat_bytes = data_width // 8
-        self.awsize = self.beat_bytes.bit_length() - 1
-        self.max_burst = max_burst
-        self.limit = outstanding
+        super().__init__(
+            prefix="aw",
+            data_width=data_width,
+            max_burst=max_burst,
+            outstanding=outstanding,
+            id_value=awid,
+        )
+        self.awsize = self._size
         self.awid = awid
-        self.violations = []
         self.aws = []
         self.w_beats = []
         self.b_resps = []
@@ -436,12 +465,9 @@ class AxiWriteChecker:
         self._pairing.reset()
         self._inflight = 0  # AW handshakes not answered by B
         self._b_owed = 0  # bursts whose last W beat is in and whose B is not
-        self._aw_held = None  # (first cycle offered, AW payload) of a stalled AW
+        self._addr_held = None
         self._w_held = None  # W payload of a stalled beat
         self._b_held = None  # B payload of a stalled response
-
-    def _violation(self, cycle, message):
-        self.violations.append(f"cycle {cycle}: {message}")
 
     def step(self, cycle, s):
         """Check the cycle ``cycle`` whose signals are ``s``; return its new violations."""
@@ -451,22 +477,6 @@ class AxiWriteChecker:
         self._step_aw(cycle, s)
         self._match(cycle)
         return self.violations[before:]
-
-    def _held(self, cycle, s, channel, fields_, held):
-        """Check a stalled transfer of ``channel`` and return the new held payload or None."""
-        valid, ready = getattr(s, f"{channel}valid"), getattr(s, f"{channel}ready")
-        payload = tuple(getattr(s, f) for f in fields_)
-        name = channel.upper()
-        if held is not None:
-            if not valid:
-                self._violation(cycle, f"{name}VALID dropped before {name}READY")
-            elif payload != held:
-                self._violation(
-                    cycle,
-                    f"{name} changed while {name}READY was low: {_describe(fields_, held)} -> "
-                    f"{_describe(fields_, payload)}",
-                )
-        return payload if valid and not ready else None
 
     def _step_b(self, cycle, s):
         self._b_held = self._held(cycle, s, "b", _B_FIELDS, self._b_held)
@@ -494,19 +504,9 @@ class AxiWriteChecker:
         self._pairing.add_w(cycle, s.wstrb, s.wlast)
 
     def _step_aw(self, cycle, s):
-        was_held = self._aw_held
-        held = self._held(cycle, s, "aw", _AW_FIELDS, None if was_held is None else was_held[1])
-        if not s.awvalid:
-            self._aw_held = None
+        offered = self._address_handshake(cycle, s, _AW_FIELDS)
+        if offered is None:
             return
-        offered = cycle if was_held is None else was_held[0]
-        if was_held is None:
-            self._check_aw(cycle, s)
-        if not s.awready:
-            self.aw_stalled += 1
-            self._aw_held = (offered, held)
-            return
-        self._aw_held = None
         self.aws.append(AwRecord(offered, cycle, s.awaddr, s.awlen))
         self._pairing.add_aw(s.awaddr, s.awlen, s.awsize)
         self._inflight += 1
@@ -529,21 +529,6 @@ class AxiWriteChecker:
                 )
             if done:
                 self._b_owed += 1
-
-    def _check_aw(self, cycle, s):
-        beats = s.awlen + 1
-        if beats > self.max_burst:
-            self._violation(cycle, f"AWLEN {s.awlen}: {beats} beats, more than {self.max_burst}")
-        if s.awsize != self.awsize:
-            self._violation(cycle, f"AWSIZE {s.awsize}, not {self.awsize} (the bus width)")
-        if s.awburst != INCR:
-            self._violation(cycle, f"AWBURST {s.awburst}, not INCR")
-        if self.awid is not None and s.awid != self.awid:
-            self._violation(cycle, f"AWID {s.awid}, not {self.awid}")
-        first = s.awaddr
-        last = s.awaddr + beats * (1 << s.awsize) - 1
-        if first // BOUNDARY_BYTES != last // BOUNDARY_BYTES:
-            self._violation(cycle, f"burst {first:#x}..{last:#x} crosses a 4 KiB boundary")
 
 
 def _describe(names, payload):
