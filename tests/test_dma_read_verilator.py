@@ -26,7 +26,10 @@ def dma_verilog(config):
     dut = AxiReadDma(config, **WIDTHS)
     ports = {}
     for name, port in verilog_ports(dut).items():
-        member, signal = name.split("_", 1)
+        member, _, signal = name.partition("_")
+        if not signal:  # a one-bit member such as ``error``
+            ports[name] = port
+            continue
         ports[f"m_{name}" if member == "axi" else f"{member}__{signal}"] = port
     return verilog.convert(dut, name=TOP, ports=ports)
 
