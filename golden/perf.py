@@ -103,8 +103,8 @@ def attention_cycles(
     last_block=True,
     p_bits=8,
 ):
-    """Exact cycles of one attention tile (``hdl.attention.tile.AttentionTile``, mode
-    ``single``) with no stalls on any stream.
+    """Exact cycles of one attention tile (``hdl.attention.tile.AttentionTile``, one key
+    block in modes ``preload`` and ``online``) with no stalls on any stream.
 
     Counted from the cycle the parameter beat is taken to the cycle the last output beat is
     taken, inclusive, with Q, K and V offered from that cycle on. The phases follow one
@@ -139,13 +139,15 @@ def attention_cycles(
     reciprocal_units : int
         Reciprocal units working in turn.
     mode : str
-        ``"single"`` (the softmax reads each row of S twice: max, then P) or ``"preload"``
-        (one key block of a longer row, the row max given: one read).
+        ``"single"`` (the softmax reads each row of S twice: max, then P), ``"preload"``
+        (one key block of a longer row, the row max given: one read) or ``"online"`` (one key
+        block with the running max: two reads, as ``"single"``; the α rescale of L and O_acc
+        rides on the additions of the block's L and first P·V chunk and costs no cycle).
     p_bits : int
         PB: 8, or 16 (P·V runs twice, the low and the high bytes of P).
     last_block : bool
-        ``preload`` only: ``False`` for a key block before the last, which ends after P·V;
-        its count runs to the cycle the next block's parameter beat is taken.
+        ``preload`` and ``online`` only: ``False`` for a key block before the last, which
+        ends after P·V; its count runs to the cycle the next block's parameter beat is taken.
     """
     for name, value in (
         ("rows", rows),
@@ -165,11 +167,12 @@ def attention_cycles(
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     if p_bits not in (8, 16):
         raise ValueError(f"p_bits must be 8 or 16, got {p_bits!r}")
-    if mode not in ("single", "preload"):
-        raise ValueError(f"mode must be 'single' or 'preload', got {mode!r}")
+    if mode not in ("single", "preload", "online"):
+        raise ValueError(f"mode must be 'single', 'preload' or 'online', got {mode!r}")
     if mode == "single" and not last_block:
         raise ValueError(
-            "last_block=False needs mode='preload' (a single tile is its own last block)"
+            "last_block=False needs mode='preload' or 'online' (a single tile is its own last "
+            "block)"
         )
     nd, nk, nv = ceil(d / rows), ceil(lk / cols), ceil(dv / cols)
     period = max(lq, rows)
@@ -181,8 +184,8 @@ def attention_cycles(
     load_end = max(lq, lk) * nd  # last Q or K beat (the parameter beat is cycle 0)
     qk_end = gemm(load_end + 3, nd * nk)
     first_score = qk_end + 2
-    # The single tile's softmax reads each row twice (max, then P); a pre-loaded max once.
-    passes = 2 if mode == "single" else 1
+    # The single and online softmax reads each row twice (max, then P); a pre-loaded max once.
+    passes = 1 if mode == "preload" else 2
     l_out = [first_score + (j + passes) * nk - 1 + softmax_latency for j in range(lq)]
     pv_start = max(l_out[-1], lk * nv) + 1  # V beats run from cycle 1
     pv_end = gemm(pv_start + 2, nk * nv * (p_bits // 8))  # PB = 16: two passes

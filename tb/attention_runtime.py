@@ -99,14 +99,14 @@ def run_tiles(config, jobs, *, seed=None):
     config : TileBuildConfig
     jobs : list of dict
         Each with ``q``, ``k``, ``v`` (int arrays), ``params`` (the fields of
-        :func:`hdl.attention.tile.params_layout`), ``row_max`` (preload mode) and optionally
+        :func:`hdl.attention.tile.params_layout`), ``row_max`` (preload mode only) and optionally
         ``stall``: the probability of a pause per cycle on every input and on the output.
     seed : int or None
 
     Returns
     -------
     list of dict
-        Per job ``o`` (Lq × dv int64 array; ``None`` for a preload block before the last) and
+        Per job ``o`` (Lq × dv int64 array; ``None`` for a key block before the last) and
         ``cycles`` (parameter beat taken to last output beat taken, inclusive; for a block
         before the last, to the first cycle the tile is idle again).
     """
@@ -137,11 +137,12 @@ def run_tiles(config, jobs, *, seed=None):
 def random_tile_jobs(rng, lq, lk, d, dv, *, causal=False, mode="single", block=None, p_bits=8):
     """A random tile: int8 Q, K, V and scales that spread the logits over a few units (|S| is
     about 5500·sqrt(d) for random rows). ``single``: one job; ``preload``: one job per key
-    block of ``block`` keys, with the row maxima of S. The last job carries the golden
-    output under ``want``."""
+    block of ``block`` keys, with the row maxima of S; ``online``: one job per key block,
+    running max (no row maxima). The last job carries the golden output under ``want``."""
     import numpy as np
 
     from golden.attention import attention_mask, attention_multipliers, attention_tile
+    from hdl.attention.tile import TILE_MODES
 
     q = rng.integers(-128, 128, (lq, d))
     k = rng.integers(-128, 128, (lk, d))
@@ -160,15 +161,17 @@ def random_tile_jobs(rng, lq, lk, d, dv, *, causal=False, mode="single", block=N
     row_max = np.where(valid, s, np.iinfo(np.int64).min).max(axis=1)
     row_max = np.where(valid.any(axis=1), row_max, 0)
     jobs = []
+    index = TILE_MODES.index(mode)
     for b0 in range(0, lk, block):
         width = min(block, lk - b0)
-        p = dict(params, lk=width, mode=1, first_block=int(b0 == 0), last_block=0)
+        p = dict(params, lk=width, mode=index, first_block=int(b0 == 0), last_block=0)
         p["last_block"] = int(b0 + width == lk)
         p["causal_offset"] = min(max(offset - b0, -lq), width) if causal else 0
         jobs.append({"q": q, "k": k[b0 : b0 + width], "v": v[b0 : b0 + width], "params": p})
     jobs[-1]["want"] = want
-    for job in jobs:
-        job["row_max"] = row_max
+    if mode == "preload":
+        for job in jobs:
+            job["row_max"] = row_max
     return jobs
 
 
@@ -181,9 +184,9 @@ def _build_limit(value, floor=16):
 def run_attention_and_report(
     rows, cols, lq, lk, d, dv, *, causal=False, mode="single", block=None, p_bits=8, seed=1
 ):
-    """Run one random tile (``preload``: one row as key blocks of ``block`` keys, default
-    64) in Verilator and print the check against the golden model, the measured cycles, the
-    model's (``golden.perf.attention_cycles``) and the MAC utilization.
+    """Run one random tile (``preload`` and ``online``: one row as key blocks of ``block``
+    keys, default 64) in Verilator and print the check against the golden model, the
+    measured cycles, the model's (``golden.perf.attention_cycles``) and the MAC utilization.
 
     Returns
     -------
@@ -209,7 +212,9 @@ def run_attention_and_report(
     if mode == "single":
         check_int("lk", lk, 1, MAX_TILE_LK)
         if block is not None:
-            raise UsageValueError("block is only used with mode preload", parameter="block")
+            raise UsageValueError(
+                "block is only used with mode preload or online", parameter="block"
+            )
         block = lk
     else:
         check_int("lk", lk, 1, LK_MAX)
@@ -242,7 +247,7 @@ def run_attention_and_report(
     bad = np.argwhere(out != want)
     what = f"attention {rows}x{cols}: Lq={lq} Lk={lk} d={d} dv={dv}"
     what += f"{' causal' if causal else ''} mode={mode} p_bits={p_bits}"
-    if mode == "preload":
+    if mode != "single":
         what += f" block={block} ({len(jobs)} tiles)"
     what += f" seed={seed}"
     if bad.size:

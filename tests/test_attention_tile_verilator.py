@@ -1,14 +1,15 @@
 # amaranth: UnusedElaboratable=no
 """The attention tile's Verilog under Verilator (cocotb testbench ``tb.attention_tile``): a
 mid-size tile (Lq = 8, Lk = 64, d = 32, dv = 16 on a 4×4 array), a few small ones and rows of
-100 and 128 keys as preload key blocks, with causal and padding masks and with random stalls
-on every stream, bit-exact against ``golden.attention.attention_tile``; with no stalls the
-cycles equal ``golden.perf.attention_cycles``."""
+100 and 128 keys as preload and online key blocks, with causal and padding masks and with
+random stalls on every stream, bit-exact against ``golden.attention.attention_tile``; with no
+stalls the cycles equal ``golden.perf.attention_cycles``."""
 
 import numpy as np
 import pytest
-from test_attention_tile import make_job, preload_jobs
+from test_attention_tile import make_job, online_jobs, preload_jobs
 
+from hdl.attention.tile import TILE_MODES
 from tb.attention_runtime import TileBuildConfig, run_tiles
 
 pytestmark = pytest.mark.verilator
@@ -42,10 +43,32 @@ def test_attention_tile_verilator_bit_exact():
         if last:
             np.testing.assert_array_equal(run["o"], job["want"], err_msg=f"job {n}")
         if not job.get("stall"):
-            mode = "preload" if p["mode"] else "single"
+            mode = TILE_MODES[p["mode"]]
             want = CONFIG.cycles(p["lq"], p["lk"], p["d"], p["dv"], mode=mode, last_block=last)
             assert run["cycles"] == want, f"job {n}"
     assert (runs[2]["o"][:4] == jobs[2]["params"]["out_zp"]).all()
+
+
+def test_attention_tile_verilator_online():
+    """Mode ``online``: a causal padded row of 100 keys as blocks of 64 (no stalls: the
+    model's cycles), a row of 128 keys as blocks of 40, 64 and 24 with stalls."""
+    rng = np.random.default_rng(13)
+    jobs = online_jobs(rng, 8, 100, 32, 16, 64, causal=True, pad=7, spread=2.0)
+    stalled = online_jobs(rng, 6, 128, 20, 9, [40, 64, 24], spread=3.0)
+    for job in stalled:
+        job["stall"] = 0.3
+    jobs += stalled
+    assert all(job["grow"] > 0 for job in jobs)  # the max grows: the rescale runs
+    runs = run_tiles(CONFIG, jobs, seed=7)
+    for n, (job, run) in enumerate(zip(jobs, runs, strict=True)):
+        p = job["params"]
+        if p["last_block"]:
+            np.testing.assert_array_equal(run["o"], job["want"], err_msg=f"job {n}")
+        if not job.get("stall"):
+            want = CONFIG.cycles(
+                p["lq"], p["lk"], p["d"], p["dv"], mode="online", last_block=bool(p["last_block"])
+            )
+            assert run["cycles"] == want, f"job {n}"
 
 
 @pytest.mark.parametrize(

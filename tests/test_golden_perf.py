@@ -151,10 +151,23 @@ def test_attention_cycles_preload():
     assert (
         attention_cycles(4, 4, 4, 8, 8, 4, **ATTN_LATENCIES, mode="preload", last_block=False) == 93
     )
-    with pytest.raises(ValueError, match="mode must be 'single' or 'preload'"):
-        attention_cycles(4, 4, 4, 8, 8, 4, **ATTN_LATENCIES, mode="online")
-    with pytest.raises(ValueError, match="last_block=False needs mode='preload'"):
+    with pytest.raises(ValueError, match="mode must be 'single', 'preload' or 'online'"):
+        attention_cycles(4, 4, 4, 8, 8, 4, **ATTN_LATENCIES, mode="running")
+    with pytest.raises(ValueError, match="last_block=False needs mode='preload' or 'online'"):
         attention_cycles(4, 4, 4, 8, 8, 4, **ATTN_LATENCIES, last_block=False)
+
+
+def test_attention_cycles_online():
+    from golden.perf import attention_cycles
+
+    # A running-max block reads each row of S twice, as the single tile (block max, then P);
+    # the α rescale rides on the additions of L and O_acc: the single tile's count, and a
+    # block before the last ends after P·V at 94, idle at 95 (preload's 93 plus nk = 2).
+    single = attention_cycles(4, 4, 4, 8, 8, 4, **ATTN_LATENCIES, reciprocal_units=2)
+    online = attention_cycles(4, 4, 4, 8, 8, 4, **ATTN_LATENCIES, reciprocal_units=2, mode="online")
+    assert online == single == 136 + 6 + 1
+    early = attention_cycles(4, 4, 4, 8, 8, 4, **ATTN_LATENCIES, mode="online", last_block=False)
+    assert early == 95
 
 
 def test_attention_cycles_p16():

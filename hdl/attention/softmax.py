@@ -7,10 +7,10 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from golden.attention import EXP_BITS, EXP_FRAC_BITS, P_BITS, attention_widths
-from golden.errors import UsageValueError, check_int
+from golden.errors import UsageValueError, check_bool, check_int
 from golden.requant import MULT_MAX, SHIFT_MAX, SHIFT_MIN
 from hdl.attention.exp_core import Exp2Core
-from hdl.attention.layouts import p_beat_layout, score_beat_layout
+from hdl.attention.layouts import EXP_WIDTH, p_beat_layout, score_beat_layout
 from hdl.attention.pipeline import adder_tree, max_tree, shift_round_half_up, stage
 
 #: Largest row length (keys) the units accept, as the golden model does.
@@ -55,6 +55,16 @@ class SoftmaxRow(wiring.Component):
       of any length up to ``lk_max`` stream without the buffer. A valid key above
       ``row_max`` (a broken pre-load) gets ``d = 0``, i.e. ``P = 2^PB − 1``.
 
+    **Running max** (``online`` built and set, with ``preload = 0``; §4.3). Each beat's
+    ``row_max`` carries the row's running max from the earlier key blocks (the same on every
+    beat of the row; −2^(W−1), below every score, when there is none yet), and pass 1 takes it
+    as one more candidate: the row's max ``m'`` is the larger of it and the block's valid
+    scores, and P is taken against ``u(m')``. With the row's L leave ``row_m = m'`` (the next
+    block's running max) and ``alpha = exp_core(u(m') − u(m_prev))``, the rescale factor α of
+    §4.3 for the row's stored O_acc and L, from one more lane of the multiplier and the exp
+    core (α = 2^15, the identity, when the max did not grow in u; 0 when it grew by 16
+    octaves or more).
+
     **Datapath** (pass 2, one beat per cycle): the registered buffer read (or the input
     beat), ``cols + 1`` products ``S·Me`` (the last one ``row_max·Me``), the rounding shift
     by ``ne`` (:func:`~hdl.attention.pipeline.shift_round_half_up`), ``d = m − u``
@@ -89,6 +99,8 @@ class SoftmaxRow(wiring.Component):
         PB, 8 (default) or 16 (§4.4; the array then takes P as two uint8 passes).
     exp_frac_bits : int
         F, 6 (default) or 8; ``scale_mult`` must quantise ``s·log2(e)·2^F`` for the same F.
+    online : bool
+        Build the running-max mode (one more multiplier and exp lane, α and ``m'`` out).
 
     Members
     -------
@@ -102,6 +114,12 @@ class SoftmaxRow(wiring.Component):
         ne, the right shift, 1 to 62.
     preload : In(1)
         Pre-loaded-max mode.
+    online : In(1)
+        Running-max mode (only with ``online=True``).
+    row_m : Out(signed(score_width))
+        Running-max mode: the row's max ``m'``, valid with ``l`` (only with ``online=True``).
+    alpha : Out(unsigned(16))
+        Running-max mode: the row's α, valid with ``l`` (only with ``online=True``).
 
     Timing with no stalls: in the single-tile mode, pass 2 of a row starts the cycle after
     its last score beat is accepted (if pass 2 is idle) and its first P beat leaves
@@ -113,7 +131,9 @@ class SoftmaxRow(wiring.Component):
     #: input) register, the product, the logit, the exp core, P, the output register.
     latency = 3 + Exp2Core.latency + 2
 
-    def __init__(self, *, cols, score_width, max_beats, lk_max=None, p_bits=8, exp_frac_bits=6):
+    def __init__(
+        self, *, cols, score_width, max_beats, lk_max=None, p_bits=8, exp_frac_bits=6, online=False
+    ):
         self._cols = check_int("cols", cols, 1, 128)
         self._score_width = check_int("score_width", score_width, 2, 32)
         self._max_beats = check_int("max_beats", max_beats, 1, 1 << 16)
@@ -122,8 +142,17 @@ class SoftmaxRow(wiring.Component):
         self._p_bits = _check_choice("p_bits", p_bits, P_BITS)
         self._frac_bits = _check_choice("exp_frac_bits", exp_frac_bits, EXP_FRAC_BITS)
         self._l_width = attention_widths(self._lk_max, p_bits=p_bits)["l"]
+        self._online = check_bool("online", online)
+        extra = {}
+        if self._online:
+            extra = {
+                "online": In(1),
+                "row_m": Out(signed(score_width)),
+                "alpha": Out(unsigned(EXP_WIDTH)),
+            }
         super().__init__(
             {
+                **extra,
                 "i": In(stream.Signature(score_beat_layout(cols=cols, score_width=score_width))),
                 "o": Out(stream.Signature(p_beat_layout(cols=cols, p_bits=p_bits))),
                 "l": Out(stream.Signature(unsigned(self._l_width))),
@@ -167,7 +196,9 @@ class SoftmaxRow(wiring.Component):
         cols, width, beats = self._cols, self._score_width, self._max_beats
         f, pb = self._frac_bits, self._p_bits
         beat = self.i.payload
-        lanes = cols + 1  # the keys, then the row max
+        online = self._online
+        # The keys, the row max, then (running max) the previous running max.
+        lanes = cols + 1 + online
 
         entry = data.StructLayout({"data": data.ArrayLayout(signed(width), cols), "mask": cols})
         m.submodules.row_buffer = buf = Memory(shape=entry, depth=2 * beats, init=[])
@@ -184,7 +215,11 @@ class SoftmaxRow(wiring.Component):
         run_has = Signal()
         run_max = Signal(signed(width))
 
-        beat_has, beat_max = max_tree((beat.mask[j], beat.data[j]) for j in range(cols))
+        candidates = [(beat.mask[j], beat.data[j]) for j in range(cols)]
+        if online:  # the running max of the earlier blocks is one more candidate
+            candidates.append((self.online, beat.row_max))
+        beat_has, beat_max = max_tree(candidates)
+        bank_prev = [Signal(signed(width), name=f"bank{b}_prev") for b in range(2)]
         new_max = Signal(signed(width))
         m.d.comb += new_max.eq(Mux(run_has & (~beat_has | (run_max > beat_max)), run_max, beat_max))
         w_ready = ~self.preload & ~Mux(w_bank, full[1], full[0])
@@ -200,6 +235,8 @@ class SoftmaxRow(wiring.Component):
                 for b in range(2):
                     with m.If(w_bank == b):
                         m.d.sync += [full[b].eq(1), count[b].eq(w_beat), bank_max[b].eq(new_max)]
+                        if online:
+                            m.d.sync += bank_prev[b].eq(beat.row_max)
                 m.d.sync += [w_bank.eq(~w_bank), w_beat.eq(0), run_has.eq(0)]
             with m.Else():
                 m.d.sync += [
@@ -226,8 +263,12 @@ class SoftmaxRow(wiring.Component):
         ]
         r1_last = Signal()
         r1_max = Signal(signed(width))
+        r1_prev = Signal(signed(width))
         r1_bypass = Signal()
         r1_beat = Signal(entry)  # the preloaded mode's input beat
+        if online:
+            with m.If(r1_load):
+                m.d.sync += r1_prev.eq(Mux(r_bank, bank_prev[1], bank_prev[0]))
         with m.If(r1_load):
             m.d.sync += [
                 r1_last.eq(Mux(self.preload, beat.last, r_beat == r_last_beat)),
@@ -255,27 +296,34 @@ class SoftmaxRow(wiring.Component):
         m2_prod = [Signal(signed(prod_width), name=f"mul_prod_{j}") for j in range(lanes)]
         m2_mask = Signal(cols)
         m2_last = Signal()
-        scores = [r1.data[j] for j in range(cols)] + [r1_max]
+        m2_max = Signal(signed(width))
+        scores = [r1.data[j] for j in range(cols)] + [r1_max] + [r1_prev] * online
         with m.If(m2_load):
             m.d.sync += [p.eq(s * self.scale_mult) for p, s in zip(m2_prod, scores, strict=True)]
-            m.d.sync += [m2_mask.eq(r1.mask), m2_last.eq(r1_last)]
+            m.d.sync += [m2_mask.eq(r1.mask), m2_last.eq(r1_last), m2_max.eq(r1_max)]
 
         # --- pass 2, logits u = (S·Me + 2^(ne−1)) >> ne ----------------------------------------
         shift_m1 = Signal(range(SHIFT_MAX))
         m.d.comb += shift_m1.eq(self.scale_shift - 1)
-        m.submodules.exp = exp = Exp2Core(exp_frac_bits=f, lanes=cols, tag_shape=unsigned(1))
+        # The tag: ``last``, and (running max) the row's max m', for row_m.
+        tag = data.StructLayout({"last": 1, **({"max": signed(width)} if online else {})})
+        m.submodules.exp = exp = Exp2Core(exp_frac_bits=f, lanes=cols + online, tag_shape=tag)
+        tag_in = Signal(tag)  # the exp core carries the tag as plain bits
+        tag_out = Signal(tag)
+        m.d.comb += [exp.i.payload.tag.eq(tag_in), tag_out.eq(exp.o.payload.tag)]
         u_valid, u_ready, u_load = stage(m, valid_in=m2_valid, ready_out=exp.i.ready, name="logit")
         m.d.comb += logit_ready.eq(u_ready)
         u = [Signal(signed(prod_width), name=f"logit_{j}") for j in range(lanes)]
         u_mask = Signal(cols)
         u_last = Signal()
+        u_max = Signal(signed(width))
         rounded = [
             shift_round_half_up(m, m2_prod[j], shift_m1, prod_width, name=f"u_{j}")
             for j in range(lanes)
         ]
         with m.If(u_load):
             m.d.sync += [u[j].eq(rounded[j]) for j in range(lanes)]
-            m.d.sync += [u_mask.eq(m2_mask), u_last.eq(m2_last)]
+            m.d.sync += [u_mask.eq(m2_mask), u_last.eq(m2_last), u_max.eq(m2_max)]
 
         # --- pass 2, d = m − u, saturated, into the exp core ----------------------------------
         saturated = (EXP_BITS + 1) << f
@@ -290,7 +338,19 @@ class SoftmaxRow(wiring.Component):
                 m.d.comb += d.eq(0)  # only a broken pre-load puts a valid key above m
             with m.Else():
                 m.d.comb += d.eq(diff)
-        m.d.comb += [exp.i.valid.eq(u_valid), exp.i.payload.tag.eq(u_last)]
+        if online:
+            # α = exp_core(u(m') − u(m_prev)): m' ≥ m_prev, so the difference is ≥ 0.
+            diff = Signal(signed(prod_width + 1), name="diff_alpha")
+            m.d.comb += diff.eq(row_m - u[cols + 1])
+            d = exp.i.payload.d[cols]
+            with m.If(diff >= saturated):
+                m.d.comb += d.eq(saturated)
+            with m.Elif(diff < 0):
+                m.d.comb += d.eq(0)
+            with m.Else():
+                m.d.comb += d.eq(diff)
+            m.d.comb += tag_in.max.eq(u_max)
+        m.d.comb += [exp.i.valid.eq(u_valid), tag_in.last.eq(u_last)]
 
         # --- P = (e·(2^PB − 1) + 2^14) >> 15 ------------------------------------------------------
         out_ready = Signal()
@@ -298,11 +358,15 @@ class SoftmaxRow(wiring.Component):
         m.d.comb += exp.o.ready.eq(p_ready)
         p = [Signal(pb, name=f"p_{j}") for j in range(cols)]
         p_last = Signal()
+        p_alpha = Signal(EXP_WIDTH)
+        p_max = Signal(signed(width))
         with m.If(p_load):
             for j in range(cols):
                 e = exp.o.payload.e[j]
                 m.d.sync += p[j].eq(((e << pb) - e + (1 << (EXP_BITS - 1))) >> EXP_BITS)
-            m.d.sync += p_last.eq(exp.o.payload.tag)
+            m.d.sync += p_last.eq(tag_out.last)
+            if online:
+                m.d.sync += [p_alpha.eq(exp.o.payload.e[cols]), p_max.eq(tag_out.max)]
 
         # --- output register; L accumulates the beats' sums -----------------------------------
         o_valid = Signal()
@@ -324,6 +388,8 @@ class SoftmaxRow(wiring.Component):
             m.d.sync += self.o.payload.last.eq(p_last)
             with m.If(p_last):
                 m.d.sync += [l_out.eq(total), l_valid.eq(1), l_acc.eq(0)]
+                if online:
+                    m.d.sync += [self.alpha.eq(p_alpha), self.row_m.eq(p_max)]
             with m.Else():
                 m.d.sync += l_acc.eq(total)
         m.d.comb += [

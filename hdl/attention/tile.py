@@ -8,7 +8,7 @@ from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from golden.attention import P_BITS
+from golden.attention import EXP_BITS, P_BITS
 from golden.errors import UsageValueError, check_int
 from golden.formats import int8_acc_width
 from golden.requant import MULT_MAX, SHIFT_MAX, SHIFT_MIN
@@ -20,18 +20,19 @@ from hdl.attention.reciprocal import RowReciprocal
 from hdl.attention.softmax import LK_MAX, SoftmaxRow
 from hdl.config import ArrayConfig
 
-#: Tile modes (``params.mode`` is the index): the whole key row in one tile (§4.1), or one key
-#: block of a longer row with the row max given (§4.3, pre-loaded max). The running-max mode
-#: (``online``) is not built.
-TILE_MODES = ("single", "preload")
-_SINGLE, _PRELOAD = range(len(TILE_MODES))
+#: Tile modes (``params.mode`` is the index): the whole key row in one tile (§4.1), one key
+#: block of a longer row with the row max given (§4.3, pre-loaded max), or one key block with
+#: the running max and the α rescale (§4.3, online).
+TILE_MODES = ("single", "preload", "online")
+_SINGLE, _PRELOAD, _ONLINE = range(len(TILE_MODES))
 #: Largest ``max_lq``, ``max_d`` and ``max_dv`` the generator accepts.
 MAX_TILE_DIM = 4096
 #: Largest ``max_lk`` (keys of one tile).
 MAX_TILE_LK = 1 << 16
 
-# Phases of a tile, in order.
-_IDLE, _LOAD, _QK, _SOFTMAX, _PV, _NORM = range(6)
+#: Phases of a tile, in order (the values of :attr:`AttentionTile.phase`).
+TILE_PHASES = ("idle", "load", "qk", "softmax", "pv", "norm")
+_IDLE, _LOAD, _QK, _SOFTMAX, _PV, _NORM = range(len(TILE_PHASES))
 
 
 def operand_layout(lanes):
@@ -48,8 +49,9 @@ def params_layout(*, max_lq, max_lk, max_d, max_dv, max_lk_total=None):
     ``causal_offset`` (the absolute position of query row 0: key j is valid for row i iff
     ``j ≤ i + causal_offset``); ``key_pad``, the padding keys at the end of the row (keys
     ``j ≥ lk − key_pad`` are invalid); ``mode``, an index into :data:`TILE_MODES` (0
-    ``single``, 1 ``preload``; 2 and 3 are reserved); ``first_block`` and ``last_block``
-    (``preload`` only) mark the first and the last key block of a row.
+    ``single``, 1 ``preload``, 2 ``online``; 3 is reserved); ``first_block`` and
+    ``last_block`` (``preload`` and ``online`` only) mark the first and the last key block of
+    a row.
 
     ``causal_offset`` spans ``±2·max(max_lq, max_lk_total)``; an offset past ``lk − 1``
     shows every key and one below ``−lq`` none, so a caller may clamp to ``[−lq, lk]``.
@@ -86,8 +88,8 @@ def _ceil_div(value, divisor):
 
 class AttentionTile(wiring.Component):
     """One quantised attention tile, bit-exact to ``golden.attention.attention_tile`` (modes
-    ``single`` and ``preload``, PB = 8 or 16, F = 6): int8 O [Lq×dv] from int8 Q [Lq×d],
-    K [Lk×d], V [Lk×dv].
+    ``single``, ``preload`` and ``online``, PB = 8 or 16, F = 6): int8 O [Lq×dv] from int8
+    Q [Lq×d], K [Lk×d], V [Lk×dv].
 
     **Modes** (``params.mode``). ``single``: the whole key row in one tile (Lk ≤ ``max_lk``).
     ``preload``: a row of up to ``max_lk_total`` keys as consecutive tiles (key blocks of up
@@ -96,6 +98,16 @@ class AttentionTile(wiring.Component):
     buffer pass), O_acc and L add up over the blocks in the tile, and only the last block
     divides and sends O. The result equals the single tile's bit for bit (§4.3). The caller
     gives each block its own ``lk``, ``key_pad`` and block-relative ``causal_offset``.
+    ``online``: key blocks as in ``preload``, with no ``row_max``: each block's softmax takes
+    the row buffer pass of ``single`` with the row's running max (kept per query row in the
+    tile from block to block) as one more candidate, so P is taken against the max of the
+    keys seen so far; when the max grows, the row's stored L and O_acc are rescaled by
+    ``α = exp_core(u(m') − u(m))`` with ``(x·α + 2^14) >> 15`` before the block's sums are
+    added, as ``golden.attention.attention_tile(..., mode="online", block=B_c)`` does for
+    blocks of the caller's sizes. The rescale costs no cycles: L is rescaled as the block's
+    L is added, and O_acc in the accumulator's read-modify-write of the block's first P·V
+    chunk (a rescale by α = 2^15, when the max did not grow, is the identity). Blocks or rows
+    with no valid key leave the state as it is.
 
     **Phases** (one tile at a time; a tile starts when a beat is taken on ``params``):
 
@@ -132,8 +144,8 @@ class AttentionTile(wiring.Component):
     max_lk : int
         Largest Lk of one tile (key block), 1 to 65536.
     max_lk_total : int or None
-        Longest row over all key blocks in preload mode, ``max_lk`` (the default) to 2^20:
-        the widths of L and O_acc.
+        Longest row over all key blocks in preload and online modes, ``max_lk`` (the
+        default) to 2^20: the widths of L and O_acc.
     p_bits : int
         PB, 8 (default) or 16 (§4.4: P buffered as 16 bits, P·V as two uint8 passes over
         the same V, the high one added shifted by 8; twice the P·V time).
@@ -157,18 +169,23 @@ class AttentionTile(wiring.Component):
         Lk rows of V, each ``ceil(dv/C)`` beats (lanes past dv are ignored); taken from the
         cycle after ``params`` on, through Q·Kᵀ and the softmax; P·V waits for the last.
     row_max : In(stream.Signature(signed(int8_acc_width(max_d))))
-        Preload mode only: Lq beats per tile, the largest valid score S of each query row
-        over the whole row (any value for a row with no valid key); taken like Q.
+        Preload mode only (not taken in the other modes): Lq beats per tile, the largest
+        valid score S of each query row over the whole row (any value for a row with no
+        valid key); taken like Q.
     o : Out(stream.Signature(out_beat_layout(cols=cols)))
         Lq rows of O, each ``ceil(dv/C)`` beats, ``last`` on a row's final beat; lanes past
         dv are undefined.
     busy : Out(1)
         A tile is in flight (``params`` is not taken).
 
+    The attribute :attr:`phase` (not a port) is the phase register, for testbenches.
+    The ``sync`` domain's reset returns the tile to idle from any phase (buffers keep their
+    contents; every count and flag restarts), ready for a fresh tile.
+
     Timing with no stalls: :meth:`cycles` (``golden.perf.attention_cycles``) from the cycle
     the ``params`` beat is taken to the cycle the last ``o`` beat is taken, inclusive, with
-    Q, K, V (and the row maxima) offered from that cycle on; for a preload block before the
-    last, to the cycle the next block's ``params`` beat can be taken.
+    Q, K, V (and the row maxima) offered from that cycle on; for a preload or online block
+    before the last, to the cycle the next block's ``params`` beat can be taken.
     """
 
     def __init__(
@@ -204,6 +221,7 @@ class AttentionTile(wiring.Component):
         self._p_bits = p_bits
         self._config = tile_array_config(rows, cols, max_d=max_d, max_lk=self._max_lk_total)
         self._pe_module = pe_module
+        self._phase = Signal(range(len(TILE_PHASES)), name="phase")
         self._params_layout = params_layout(
             max_lq=max_lq,
             max_lk=max_lk,
@@ -222,6 +240,11 @@ class AttentionTile(wiring.Component):
                 "busy": Out(1),
             }
         )
+
+    @property
+    def phase(self):
+        """The phase register (an index into :data:`TILE_PHASES`), for testbenches."""
+        return self._phase
 
     @property
     def config(self):
@@ -263,8 +286,8 @@ class AttentionTile(wiring.Component):
         check_tile_shape(limits, lq, lk, d, dv)
 
     def cycles(self, lq, lk, d, dv, *, mode="single", last_block=True):
-        """Exact cycles of one tile (one key block in ``preload`` mode) with no stalls
-        (:func:`tile_cycles`)."""
+        """Exact cycles of one tile (one key block in ``preload`` and ``online`` modes) with
+        no stalls (:func:`tile_cycles`)."""
         self.check_shape(lq, lk, d, dv)
         return tile_cycles(
             self._config,
@@ -295,8 +318,9 @@ class AttentionTile(wiring.Component):
             max_beats=nk_max,
             lk_max=max_lk,
             p_bits=self._p_bits,
+            online=True,
         )
-        # L and O_acc of a whole row: all its key blocks in preload mode.
+        # L and O_acc of a whole row: all its key blocks in preload and online modes.
         m.submodules.normalizer = norm = DivRhuNormalizer(
             cols=cols, lk_max=self._max_lk_total, p_bits=self._p_bits, reciprocal_in=True
         )
@@ -314,7 +338,7 @@ class AttentionTile(wiring.Component):
         )
 
         # --- parameters, latched at the start of a tile -------------------------------------
-        phase = Signal(range(6))
+        phase = self._phase
         par = Signal(self._params_layout)
         nd = Signal(range(nd_max + 1))  # chunks of d per Q/K row
         nk = Signal(range(nk_max + 1))  # beats of C keys per S/P row (= chunks of R keys)
@@ -332,15 +356,19 @@ class AttentionTile(wiring.Component):
                 lk_valid.eq(Mux(pin.key_pad > pin.lk, 0, pin.lk - pin.key_pad)),
                 phase.eq(_LOAD),
             ]
-        # Preload mode: the row max comes in on row_max; the block's O_acc and L add to the
+        # Preload mode: the row max comes in on row_max. Online mode: the running max of each
+        # row stays in max_buf from block to block. In both the block's O_acc and L add to the
         # earlier blocks' unless it is the first, and only the last block divides.
         preload = par.mode == _PRELOAD
-        first_block = ~preload | par.first_block
-        last_block = ~preload | par.last_block
+        online = par.mode == _ONLINE
+        blocks = preload | online
+        first_block = ~blocks | par.first_block
+        last_block = ~blocks | par.last_block
         m.d.comb += [
             softmax.scale_mult.eq(par.scale_mult),
             softmax.scale_shift.eq(par.scale_shift),
             softmax.preload.eq(preload),
+            softmax.online.eq(online),
             norm.out_mult.eq(par.out_mult),
             norm.out_shift.eq(par.out_shift),
             norm.out_zp.eq(par.out_zp),
@@ -383,7 +411,8 @@ class AttentionTile(wiring.Component):
                 m.d.comb += clean[j].eq(Mux(lane0 + j < lane_limit, port.payload[j], 0))
             return fire, beat == per_row - 1, done, clean
 
-        # Row maxima (preload mode): one score per query row, in the load phase.
+        # Row maxima: preload mode, one score per query row in the load phase; online mode, the
+        # running max of each row, written with the row's L.
         m.submodules.max_buf = max_buf = Memory(
             shape=signed(self.score_width), depth=max_lq, init=[]
         )
@@ -392,10 +421,12 @@ class AttentionTile(wiring.Component):
         m_done = Signal()
         m.d.comb += self.row_max.ready.eq((phase == _LOAD) & preload & ~m_done)
         m_fire = self.row_max.valid & self.row_max.ready
+        max_online = Signal()  # online: the softmax's running max of a row goes in
+        max_online_addr = Signal(range(max_lq + 1))
         m.d.comb += [
-            max_w.addr.eq(m_addr),
-            max_w.data.eq(self.row_max.payload),
-            max_w.en.eq(m_fire),
+            max_w.addr.eq(Mux(online, max_online_addr, m_addr)),
+            max_w.data.eq(Mux(online, softmax.row_m, self.row_max.payload)),
+            max_w.en.eq(Mux(online, max_online, m_fire)),
         ]
         with m.If(start):
             m.d.sync += [m_addr.eq(0), m_done.eq(0)]
@@ -637,6 +668,7 @@ class AttentionTile(wiring.Component):
         s1_addr = Signal(range(acc_depth))
         s1_first = Signal()
         s1_high = Signal()
+        s1_rescale = Signal()
         s1_data = Signal(psum_row)
         m.d.sync += s1_valid.eq(r_fire)
         with m.If(r_fire):
@@ -644,13 +676,24 @@ class AttentionTile(wiring.Component):
                 s1_addr.eq(r_addr),
                 s1_first.eq((r_chunk == 0) & ~r_pass & (~pv | first_block)),
                 s1_high.eq(r_pass),
+                s1_rescale.eq((r_chunk == 0) & ~r_pass & pv & online),
                 s1_data.eq(res.payload.data),
             ]
+        # Online mode: a row's α (2^15 when its max did not grow), read beside O_acc.
+        m.submodules.alpha_buf = alpha_buf = Memory(shape=unsigned(16), depth=max_lq, init=[])
+        alpha_w = alpha_buf.write_port()
+        alpha_rd = alpha_buf.read_port(transparent_for=())
+        m.d.comb += [alpha_rd.addr.eq(r_row), alpha_rd.en.eq(r_fire)]
+        half = 1 << (EXP_BITS - 1)
         total = Signal(acc_row)
         for c in range(cols):
             # Exact: every sum fits acc_width (no wrap is ever reached).
             addend = Mux(s1_high, s1_data[c] << 8, s1_data[c])
-            m.d.comb += total[c].eq(Mux(s1_first, 0, acc_r.data[c]) + addend)
+            # The earlier blocks' O_acc, rescaled by α as the block's first chunk is added
+            # (§4.3: the state is rescaled before the block's P·V adds to it).
+            rescaled = (acc_r.data[c] * alpha_rd.data + half) >> EXP_BITS
+            old = Mux(s1_rescale, rescaled, acc_r.data[c])
+            m.d.comb += total[c].eq(Mux(s1_first, 0, old) + addend)
         m.d.comb += [acc_w.addr.eq(s1_addr), acc_w.data.eq(total), acc_w.en.eq(s1_valid)]
 
         # --- row reader: S rows into the softmax, then O_acc rows into the normaliser -------
@@ -707,11 +750,13 @@ class AttentionTile(wiring.Component):
             acc_r.addr.eq(Mux(acc_busy, r_addr, d_addr)),
             acc_r.en.eq(Mux(acc_busy, r_fire, d_ready)),
         ]
+        # Online mode: a row's running max; none (below every score) in the first block.
+        no_max = Const(-(1 << (self.score_width - 1)), signed(self.score_width))
         m.d.comb += [
             softmax.i.valid.eq(d_ovalid & sm),
             softmax.i.payload.mask.eq(d_tag_mask),
             softmax.i.payload.last.eq(d_tag_last),
-            softmax.i.payload.row_max.eq(max_rd.data),
+            softmax.i.payload.row_max.eq(Mux(online & first_block, no_max, max_rd.data)),
             norm.i.valid.eq(d_ovalid & (phase == _NORM)),
             norm.i.payload.last.eq(d_tag_last),
         ]
@@ -730,13 +775,24 @@ class AttentionTile(wiring.Component):
         l_w = l_buf.write_port()
         l_rd = l_buf.read_port(domain="comb")
         l_total = Signal(l_width)
+        l_prev = Signal(l_width)  # the earlier blocks' L (online: rescaled by the row's α)
+        l_rescaled = (l_rd.data * softmax.alpha + half) >> EXP_BITS
+        l_fire = softmax.l.valid & softmax.l.ready
+        m.d.comb += [
+            l_prev.eq(Mux(online, l_rescaled, l_rd.data)),
+            max_online.eq(l_fire),
+            max_online_addr.eq(l_count),
+            alpha_w.addr.eq(l_count),
+            alpha_w.data.eq(softmax.alpha),
+            alpha_w.en.eq(l_fire),
+        ]
         m.d.comb += [
             softmax.o.ready.eq(1),
             p_w.addr.eq(p_addr),
             p_w.data.eq(softmax.o.payload.data),
             p_w.en.eq(softmax.o.valid),
             l_rd.addr.eq(l_count),
-            l_total.eq(Mux(first_block, 0, l_rd.data) + softmax.l.payload),
+            l_total.eq(Mux(first_block, 0, l_prev) + softmax.l.payload),
             l_w.addr.eq(l_count),
             l_w.data.eq(l_total),
             l_w.en.eq(softmax.l.valid & softmax.l.ready),
