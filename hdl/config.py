@@ -16,8 +16,15 @@ FP8_FORMAT_PAIRS = {
     "e4m3xe5m2": ("e4m3", "e5m2"),
 }
 
-#: How a MAC's multiplier is built: FPGA DSP blocks, or logic (LUTs and carry chains) only.
-MULTIPLIERS = ("dsp", "lut")
+#: How a MAC's multiplier is built: FPGA DSP blocks inferred by the vendor tool, logic (LUTs
+#: and carry chains) only, an instantiated ECP5 ``MULT18X18D`` with its registers used, or
+#: ECP5 primitives up to a DSP budget and logic for the remaining PEs.
+MULTIPLIERS = ("dsp", "lut", "ecp5", "auto")
+#: The multiplier choices that instantiate ECP5 primitives (INT8 only).
+ECP5_MULTIPLIERS = ("ecp5", "auto")
+#: ``MULT18X18D`` blocks of each ECP5 device (LFE5U-12F to -85F), one per ``ecp5`` PE: the
+#: ``dsp_blocks`` budget that fills a device.
+ECP5_DSP_BLOCKS = {"12k": 28, "25k": 28, "45k": 72, "85k": 156}
 
 #: Largest ``rows`` and ``cols``.
 MAX_DIM = 128
@@ -60,12 +67,28 @@ class ArrayConfig:
         ``multstyle = "logic"``, which vendor tools honour; yosys flows pass ``-nodsp``
         (``synth_ecp5``) or leave out ``-dsp`` (``synth_ice40``), as ``systolix synth`` and
         ``pnr`` do. The arithmetic is the same bit for bit.
+
+        ``ecp5`` (INT8 only) instantiates one ECP5 ``MULT18X18D`` per PE with its input and
+        output registers used; the stationary weight lives in the block's B input register
+        (:class:`~hdl.arith.ecp5_mac.Ecp5Int8Mac`). It adds two cycles of MAC latency (the
+        input and the output register) and takes the multiplier off the critical path that
+        the inferred ``dsp`` path has on ECP5, where yosys leaves its registers in the
+        fabric. ``auto`` (INT8 only) gives the first ``dsp_blocks`` PEs in row-major order an
+        ``ecp5`` MAC and the rest a pipelined LUT multiplier with the same latency
+        (:meth:`pe_multiplier`), so an array larger than the device's DSP budget still fits.
     mac_pipeline : int or None
         Pipeline registers inside each PE's MAC, 0 to 2; each adds one cycle of latency and
         shortens the critical path. 1 registers the product before the partial-sum add; 2 also
         registers the operands (the selected weight and the activation) before the multiplier.
         ``None`` picks 2, the fastest (``systolix bench`` measures each depth); 0 saves
-        the product and operand flip-flops.
+        the product and operand flip-flops. With ``multiplier="ecp5"`` or ``"auto"`` it counts
+        the fabric registers after the DSP block's output register instead (0 to 2; the MAC
+        latency is ``2 + mac_pipeline``, :attr:`mac_latency`); 2 keeps the DSP-to-fabric
+        routing and the partial-sum add in separate cycles.
+    dsp_blocks : int or None
+        ECP5 ``MULT18X18D`` budget, 0 to 16384 (:data:`ECP5_DSP_BLOCKS` lists the devices'):
+        required by ``multiplier="auto"``; with ``ecp5`` it is checked (every PE takes one
+        block); ``None`` (the default) for every other multiplier.
 
     Every integer parameter takes a Python or NumPy integer (stored as ``int``), never a
     ``bool``.
@@ -87,6 +110,7 @@ class ArrayConfig:
     result_fifo_depth: int | None = None
     multiplier: str | None = None
     mac_pipeline: int | None = None
+    dsp_blocks: int | None = None
 
     def __post_init__(self):
         # Every integer field goes through check_int: bools are refused, NumPy integers are
@@ -98,6 +122,7 @@ class ArrayConfig:
         if self.multiplier is None:
             self._set("multiplier", self.default_multiplier)
         check_choice("multiplier", self.multiplier, MULTIPLIERS)
+        self._check_dsp_budget()
         if self.mac_pipeline is None:
             self._set("mac_pipeline", self.default_mac_pipeline)
         self._set("mac_pipeline", check_int("mac_pipeline", self.mac_pipeline, 0, 2))
@@ -120,6 +145,37 @@ class ArrayConfig:
     def _set(self, name, value):
         object.__setattr__(self, name, value)
 
+    def _check_dsp_budget(self):
+        if self.multiplier in ECP5_MULTIPLIERS and self.mac != "int8":
+            allowed = ", ".join(m for m in MULTIPLIERS if m not in ECP5_MULTIPLIERS)
+            raise UsageValueError(
+                f"multiplier={self.multiplier!r} is INT8 only (an ECP5 MULT18X18D PE); for "
+                f"mac={self.mac!r} multiplier must be one of {allowed}",
+                parameter="multiplier",
+            )
+        if self.dsp_blocks is None:
+            if self.multiplier == "auto":
+                raise UsageValueError(
+                    "multiplier='auto' needs dsp_blocks, the MULT18X18D budget (0 to "
+                    f"{MAX_DIM * MAX_DIM}; e.g. {ECP5_DSP_BLOCKS['85k']} for an ECP5-85k)",
+                    parameter="dsp_blocks",
+                )
+            return
+        if self.multiplier not in ECP5_MULTIPLIERS:
+            raise UsageValueError(
+                "dsp_blocks applies to multiplier='ecp5' or 'auto' only, got dsp_blocks="
+                f"{self.dsp_blocks!r} with multiplier={self.multiplier!r}",
+                parameter="dsp_blocks",
+            )
+        self._set("dsp_blocks", check_int("dsp_blocks", self.dsp_blocks, 0, MAX_DIM * MAX_DIM))
+        if self.multiplier == "ecp5" and self.dsp_blocks < self.pes:
+            raise UsageValueError(
+                f"dsp_blocks must be at least {self.pes} for multiplier='ecp5' on a "
+                f"{self.rows}×{self.cols} array (one MULT18X18D per PE), got "
+                f"{self.dsp_blocks}; multiplier='auto' maps the rest to LUTs",
+                parameter="dsp_blocks",
+            )
+
     @property
     def is_fp8(self):
         return self.mac in FP8_FORMAT_PAIRS
@@ -138,6 +194,37 @@ class ArrayConfig:
             int8_acc_width(self.max_k, act_unsigned=False),
             int8_acc_width(self.max_k, act_unsigned=True),
         )
+
+    @property
+    def dsp_pes(self):
+        """PEs whose MAC is an ECP5 ``MULT18X18D`` (``ecp5``: all; ``auto``: up to
+        ``dsp_blocks``; otherwise none)."""
+        if self.multiplier == "ecp5":
+            return self.pes
+        if self.multiplier == "auto":
+            return min(self.dsp_blocks, self.pes)
+        return 0
+
+    def pe_multiplier(self, row, col):
+        """The multiplier of PE ``(row, col)``: ``ecp5`` or ``lut`` under ``auto`` (the
+        first :attr:`dsp_pes` PEs in row-major order are ``ecp5``), else :attr:`multiplier`."""
+        if self.multiplier != "auto":
+            return self.multiplier
+        return "ecp5" if row * self.cols + col < self.dsp_pes else "lut"
+
+    @property
+    def pe_multipliers(self):
+        """:meth:`pe_multiplier` of every PE: a tuple of rows, each a tuple of columns."""
+        return tuple(
+            tuple(self.pe_multiplier(r, c) for c in range(self.cols)) for r in range(self.rows)
+        )
+
+    @property
+    def pe_kinds(self):
+        """The multipliers the PEs use, each once, the first PE's first."""
+        if self.multiplier != "auto":
+            return (self.multiplier,)
+        return tuple(k for k, n in (("ecp5", self.dsp_pes), ("lut", self.pes - self.dsp_pes)) if n)
 
     @property
     def default_multiplier(self):
@@ -185,6 +272,8 @@ class ArrayConfig:
             name += f"-p{self.mac_pipeline}"
         if self.multiplier != self.default_multiplier:
             name += f"-{self.multiplier}"
+        if self.dsp_blocks is not None:
+            name += f"-d{self.dsp_blocks}"
         return name
 
     def to_dict(self):

@@ -24,6 +24,7 @@ CONFIG_OPTIONS = {
     "acc_width": "--acc-width",
     "multiplier": "--multiplier",
     "mac_pipeline": "--mac-pipeline",
+    "dsp_blocks": "--dsp-blocks",
 }
 #: Largest ``bench --jobs``.
 MAX_JOBS = 256
@@ -102,6 +103,12 @@ def _add_config_args(parser, *, rows=8, cols=8, mac_help=None):
         default=None,
         help="MAC pipeline registers 0-2: 1 product, 2 product and operands (default 2)",
     )
+    parser.add_argument(
+        "--dsp-blocks",
+        type=int,
+        default=None,
+        help="DSP blocks for --multiplier ecp5 or auto (an ECP5-85k has 156)",
+    )
 
 
 def _config(args, mac=None):
@@ -116,6 +123,7 @@ def _config(args, mac=None):
             acc_width=args.acc_width,
             multiplier=args.multiplier,
             mac_pipeline=args.mac_pipeline,
+            dsp_blocks=args.dsp_blocks,
         )
 
 
@@ -719,9 +727,12 @@ def build_parser():
     p.add_argument(
         "--mode",
         default="single",
-        help="single (the whole key row in one tile) or preload (key blocks, row max given)",
+        help="single (the whole key row in one tile), preload (key blocks, row max given) or "
+        "online (key blocks, running max with the rescale)",
     )
-    p.add_argument("--block", type=int, default=None, help="--mode preload: keys per tile (64)")
+    p.add_argument(
+        "--block", type=int, default=None, help="--mode preload or online: keys per tile (64)"
+    )
     p.add_argument("--p-bits", type=int, default=8, help="bits of P: 8 or 16 (two P·V passes)")
     p.add_argument("--seed", type=int, default=1)
     p.set_defaults(func=cmd_run_attention)

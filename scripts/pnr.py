@@ -123,6 +123,11 @@ def check_fit(counts, target, device):
     hint = ""
     if demand["dsp"] > capacity["dsp"]:
         hint = "; multiplier=lut (--multiplier lut) needs no DSPs"
+        if target == "ecp5":
+            hint += (
+                f", multiplier='auto' with dsp_blocks={capacity['dsp']} puts ECP5 MULT18X18D "
+                "PEs in the DSP blocks and LUT PEs elsewhere"
+            )
     return f"does not fit {target}-{device}: " + ", ".join(over) + hint
 
 

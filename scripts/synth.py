@@ -5,7 +5,8 @@ import time
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-from golden.errors import check_choice
+from golden.errors import UsageValueError, check_choice
+from hdl.config import ECP5_MULTIPLIERS
 from hdl.generate import ACCEL_TOP, ARRAY_TOP, PE_TOP, accel_verilog, array_verilog, pe_verilog
 from scripts.tools import run_tool, tool_version
 
@@ -39,9 +40,23 @@ def synth_commands(target, top, config, *, json_out=None):
 
     ``config.multiplier`` picks the multiplier mapping: ``dsp`` lets ``synth_ecp5`` infer
     MULT18X18D and passes ``-dsp`` to ``synth_ice40`` (SB_MAC16, iCE40 UltraPlus only);
-    ``lut`` passes ``-nodsp`` to ``synth_ecp5`` and leaves ``-dsp`` out on iCE40.
+    ``lut`` passes ``-nodsp`` to ``synth_ecp5`` and leaves ``-dsp`` out on iCE40. ``ecp5``
+    and ``auto`` (ECP5 only) instantiate their ``MULT18X18D`` cells themselves, which
+    ``synth_ecp5`` reads from its own cell library (never the simulation model), and pass
+    ``-nodsp`` so that ``auto``'s LUT multipliers stay in logic.
+
+    Raises
+    ------
+    golden.errors.UsageValueError
+        If ``config.multiplier`` is ``ecp5`` or ``auto`` and ``target`` is not ``ecp5``.
     """
-    lut = config.multiplier == "lut"
+    if config.multiplier in ECP5_MULTIPLIERS and target != "ecp5":
+        raise UsageValueError(
+            f"multiplier={config.multiplier!r} instantiates ECP5 MULT18X18D cells: target "
+            f"must be ecp5, got {target!r}",
+            parameter="target",
+        )
+    lut = config.multiplier in ("lut", *ECP5_MULTIPLIERS)
     # synth_ecp5 and synth_ice40 flatten by default; generic synth is told to, so all three
     # optimize across PE and MAC boundaries alike and stat counts no submodule instances.
     flow = {
@@ -54,7 +69,7 @@ def synth_commands(target, top, config, *, json_out=None):
     # proc + opt_clean -purge first: yosys 0.70's synth_ecp5/synth_ice40 can assert
     # (count_id(wire->name) == 0) on Amaranth netlists without it.
     commands = [f"read_verilog {top}.v", f"hierarchy -top {top}", "proc", "opt_clean -purge"]
-    if lut and config.mac == "int8" and target != "generic":
+    if lut and config.mac == "int8" and target != "generic" and config.multiplier != "ecp5":
         # Booth-encode the LUT multipliers: 26 % fewer LUT4 for the 9×8 INT8 product on ECP5
         # (233 against 317 per PE); FP8's 4×4 and 3×3 products come out larger, so not there.
         commands += ["opt", "wreduce", "booth"]

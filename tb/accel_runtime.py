@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from golden.descriptor import ErrorCode
 from golden.frontend import FrontendConfig
 from hdl.accel import write_bursts_in_flight
+from hdl.arith.ecp5_mac import simulation_sources
 from hdl.config import ArrayConfig
 from hdl.ctrl.controller import CHECK_CYCLES
 from hdl.generate import ACCEL_TOP, accel_verilog
@@ -68,6 +69,7 @@ def accel_build(array_config, frontend_config):
             ACCEL_TOP,
             lambda: accel_verilog(array_config, frontend_config),
             waves=False,
+            sim_sources=simulation_sources(array_config),
         )
         _builds[key] = build.ensure_built()
     return _builds[key]

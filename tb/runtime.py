@@ -19,6 +19,7 @@ import numpy as np
 
 from golden.checks import check_operand
 from golden.errors import UsageTypeError, UsageValueError, check_bool, check_choice, check_int
+from hdl.arith.ecp5_mac import simulation_sources
 from hdl.config import ArrayConfig
 from hdl.generate import ARRAY_TOP, GEMM_TOP, array_verilog, gemm_verilog
 from tb.numerics import numerics_for
@@ -185,7 +186,12 @@ def array_build(config, *, top="array", waves=None):
     if key not in _builds:
         if top == "array":
             build = VerilatorBuild(
-                "array", config, ARRAY_TOP, lambda: array_verilog(config), waves=waves or False
+                "array",
+                config,
+                ARRAY_TOP,
+                lambda: array_verilog(config),
+                waves=waves or False,
+                sim_sources=simulation_sources(config),
             )
         elif top == "gemm":
             build = VerilatorBuild(
@@ -194,6 +200,7 @@ def array_build(config, *, top="array", waves=None):
                 GEMM_TOP,
                 lambda: gemm_verilog(config, acc_rows=GEMM_ACC_ROWS),
                 waves=waves or False,
+                sim_sources=simulation_sources(config),
             )
         else:
             raise UsageValueError(f"top must be one of array, gemm, got {top!r}", parameter="top")

@@ -201,6 +201,10 @@ class VerilatorBuild:
         for none, ``None`` (the default) as ``SYSTOLIX_WAVES`` says. A traced build lives in
         ``build/<unit>/<config id>-waves/`` (``-waves-fst`` for FST), beside the untraced one,
         and every run writes its waveform into its own run folder.
+    sim_sources : sequence of paths
+        Verilog files compiled beside the generated design (simulation models of vendor
+        primitives, :func:`hdl.arith.ecp5_mac.simulation_sources`); their text is part of
+        the build's key.
 
     Members
     -------
@@ -209,8 +213,9 @@ class VerilatorBuild:
     build_dir : pathlib.Path
     """
 
-    def __init__(self, unit, config, toplevel, make_verilog, *, waves=None):
+    def __init__(self, unit, config, toplevel, make_verilog, *, waves=None, sim_sources=()):
         self.unit = unit
+        self.sim_sources = tuple(Path(source) for source in sim_sources)
         self.config = config
         self.toplevel = toplevel
         self.waves = waves_format(waves)
@@ -244,6 +249,8 @@ class VerilatorBuild:
         # An untraced build keeps the key it always had; a traced one also depends on this
         # file, which sets its trace options.
         extra = self.config.to_json() + self.toplevel
+        for source in self.sim_sources:  # an untraced build without models keeps its key
+            extra += f"\n{source.name}\n{source.read_text()}"
         sources = BUILD_SOURCES
         if self.waves:
             extra += f"waves={self.waves}"
@@ -287,7 +294,7 @@ class VerilatorBuild:
         runner = get_runner("verilator")
         with _cocotb_waves(self.waves is not None):
             runner.build(
-                sources=[self.verilog_path],
+                sources=[*self.sim_sources, self.verilog_path],
                 hdl_toplevel=self.toplevel,
                 build_dir=self.build_dir,
                 build_args=[

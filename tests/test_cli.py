@@ -69,7 +69,10 @@ BAD_INPUT = [
     (["bench", "--sizes", "4"], "--sizes must be ROWSxCOLS items separated by commas, got '4'"),
     (["bench", "--sizes", ""], "--sizes must be ROWSxCOLS items separated by commas, got ''"),
     (["bench", "--macs", "fp16"], "--macs must be one of int8, e4m3, e5m2, e4m3xe5m2"),
-    (["bench", "--multipliers", "dsp48"], "--multipliers must be one of dsp, lut, got 'dsp48'"),
+    (
+        ["bench", "--multipliers", "dsp48"],
+        "--multipliers must be one of dsp, lut, ecp5, auto, got 'dsp48'",
+    ),
     (["bench", "--mac-pipelines", "5"], "--mac-pipelines must be between 0 and 2, got 5"),
     (["bench", "--mac-pipelines", "x"], "--mac-pipelines must be integers separated by commas"),
     (["bench", "--pnr-budget", "-1"], "--pnr-budget must be a non-negative integer, got -1"),

@@ -18,7 +18,19 @@ from hdl.config import ArrayConfig
         ({"acc_width": 27}, "acc_width must be between 28 and 64 for mac=int8 max_k=4096"),
         ({"acc_width": 65}, "acc_width must be between 28 and 64"),
         ({"result_fifo_depth": 0}, "result_fifo_depth must be between 1 and 4096, got 0"),
-        ({"multiplier": "dsp48"}, "multiplier must be one of dsp, lut, got 'dsp48'"),
+        ({"multiplier": "dsp48"}, "multiplier must be one of dsp, lut, ecp5, auto, got 'dsp48'"),
+        (
+            {"mac": "e4m3", "multiplier": "ecp5"},
+            "multiplier='ecp5' is INT8 only .* for mac='e4m3' multiplier must be one of dsp, lut",
+        ),
+        ({"mac": "e5m2", "multiplier": "auto"}, "multiplier='auto' is INT8 only"),
+        ({"multiplier": "auto", "dsp_blocks": None}, "multiplier='auto' needs dsp_blocks"),
+        ({"multiplier": "lut", "dsp_blocks": 4}, "dsp_blocks applies to multiplier='ecp5' or"),
+        ({"multiplier": "auto", "dsp_blocks": -1}, "dsp_blocks must be between 0 and 16384"),
+        (
+            {"rows": 16, "cols": 16, "multiplier": "ecp5", "dsp_blocks": 156},
+            "dsp_blocks must be at least 256 for multiplier='ecp5' on a 16×16 array",
+        ),
         ({"mac_pipeline": 3}, "mac_pipeline must be between 0 and 2, got 3"),
         ({"mac_pipeline": np.int64(-1)}, "mac_pipeline must be between 0 and 2, got -1"),
     ],
@@ -88,6 +100,28 @@ def test_config_id_names_non_defaults():
     assert ArrayConfig(mac="e4m3", multiplier="dsp").id == "r8c8-e4m3-dsp"
     # A non-default depth keeps a full-rate FIFO unless the depth is given.
     assert ArrayConfig(mac_pipeline=0).result_fifo_depth == 8 + 8 + 2
+
+
+def test_config_ecp5_and_auto_multipliers():
+    """ECP5 PEs: two more MAC cycles (the DSP block's registers) whatever the PE mix; auto
+    fills the budget in row-major order and the rest are LUT PEs."""
+    ecp5 = ArrayConfig(multiplier="ecp5")
+    assert ecp5.mac_latency == ArrayConfig().mac_latency + 2 == 4
+    assert ArrayConfig(multiplier="ecp5", mac_pipeline=0).mac_latency == 2
+    assert ecp5.dsp_pes == 64 and ecp5.pe_kinds == ("ecp5",) and ecp5.id == "r8c8-int8-ecp5"
+    assert ArrayConfig(multiplier="ecp5", dsp_blocks=64).id == "r8c8-int8-ecp5-d64"
+    big = ArrayConfig(rows=16, cols=16, multiplier="auto", dsp_blocks=156)
+    assert big.dsp_pes == 156 and big.pe_kinds == ("ecp5", "lut")
+    assert big.pe_multiplier(9, 11) == "ecp5" and big.pe_multiplier(9, 12) == "lut"
+    assert sum(row.count("ecp5") for row in big.pe_multipliers) == 156
+    assert big.mac_latency == 4 and big.full_rate_fifo_depth == 16 + 16 + 1 + 4 + 1
+    assert big.id == "r16c16-int8-auto-d156"
+    none = ArrayConfig(rows=2, cols=2, multiplier="auto", dsp_blocks=0)
+    assert none.pe_kinds == ("lut",) and none.mac_latency == 4
+    roomy = ArrayConfig(rows=2, cols=2, multiplier="auto", dsp_blocks=100)
+    assert roomy.dsp_pes == 4 and roomy.pe_kinds == ("ecp5",)
+    assert ArrayConfig.from_json(big.to_json()) == big
+    assert ArrayConfig().pe_multipliers == (("dsp",) * 8,) * 8
 
 
 def test_config_json_round_trip():

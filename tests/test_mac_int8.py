@@ -43,6 +43,41 @@ def test_mac_int8_exhaustive(acc_width):
     assert not failures, "a={} w={} psum_in={}: got {}, want {}".format(*failures[0])
 
 
+@pytest.mark.parametrize("stages", [2, 3])
+def test_mac_int8_pipelined_multiplier(stages):
+    """``product_registers`` 2 and 3 (the split multiplier): ``psum_out`` adds the product of
+    the operands ``stages`` cycles earlier, for random and extreme operands."""
+    acc_width = 24
+    dut = Int8Mac(acc_width=acc_width, product_registers=stages, lut_multiplier=True)
+    assert dut.latency == stages
+    rng = np.random.default_rng(stages)
+    count = 3000
+    a = rng.integers(-128, 256, count)
+    w = rng.integers(-128, 128, count)
+    a[::5], w[::7] = 255, -128
+    a[1::5], w[1::7] = -128, 127
+    psum = rng.integers(-(1 << (acc_width - 1)), 1 << (acc_width - 1), count)
+    failures = []
+
+    async def testbench(ctx):
+        for t in range(count):
+            ctx.set(dut.a, int(a[t]))
+            ctx.set(dut.w, int(w[t]))
+            ctx.set(dut.psum_in, int(psum[t]))
+            if t >= stages:
+                want = wrap(int(psum[t]) + int(a[t - stages]) * int(w[t - stages]), acc_width)
+                got = ctx.get(dut.psum_out)
+                if got != want and not failures:
+                    failures.append((t, got, want))
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(testbench)
+    sim.run()
+    assert not failures, "cycle {}: got {}, want {}".format(*failures[0])
+
+
 def test_mac_int8_rejects_narrow_accumulator():
     with pytest.raises(ValueError, match="acc_width must be between 16 and 64, got 8"):
         Int8Mac(acc_width=8)

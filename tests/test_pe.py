@@ -48,7 +48,10 @@ class PEModel:
 def test_pe_random_traffic_matches_model(mac_pipeline):
     """Random loads, switches and operands; every output, every cycle, equals the model."""
     dut = ProcessingElement(arith=Int8Arithmetic(ACC_WIDTH, mac_pipeline=mac_pipeline))
-    model = PEModel(latency=mac_pipeline)
+    _random_traffic(dut, PEModel(latency=mac_pipeline))
+
+
+def _random_traffic(dut, model):
     rng = random.Random(7)
     problems = []
 
@@ -85,6 +88,17 @@ def test_pe_random_traffic_matches_model(mac_pipeline):
     sim.add_testbench(testbench)
     sim.run()
     assert not problems, problems[0]
+
+
+@pytest.mark.parametrize("mac_pipeline", [0, 1, 2])
+def test_pe_padded_lut_mac_matches_model(mac_pipeline):
+    """The LUT PE of an ``auto`` array: padded to the ECP5 PE's latency ``2 + mac_pipeline``
+    with the pipelined multiplier, same links and switch timing."""
+    arith = Int8Arithmetic(
+        ACC_WIDTH, mac_pipeline=mac_pipeline, multiplier="lut", mac_latency=2 + mac_pipeline
+    )
+    assert arith.mac_latency == 2 + mac_pipeline and not arith.mac_holds_weight
+    _random_traffic(ProcessingElement(arith=arith), PEModel(latency=2 + mac_pipeline))
 
 
 def test_pe_switch_uses_shadow_written_same_cycle_safely():

@@ -11,6 +11,7 @@ a format means adding a subclass here and its MAC component, never another array
 from amaranth.hdl import Mux, signed, unsigned
 
 from golden.formats import product_lsb_exp
+from hdl.arith.ecp5_mac import MULT18X18D_LATENCY, Ecp5Int8Mac
 from hdl.arith.fp8_decode import Fp8Decoder, fp8_operand_layout
 from hdl.arith.mac_fp8 import Fp8Mac, kulisch_psum_layout
 from hdl.arith.mac_int8 import Int8Mac
@@ -32,12 +33,18 @@ class Arithmetic:
         Registers inside each PE's MAC, 0 to 2: 1 is the MAC's product register, 2 adds the
         PE's operand register in front of the multiplier.
     multiplier : str
-        ``"dsp"`` or ``"lut"`` (see :mod:`hdl.arith.multiplier`).
+        ``"dsp"`` or ``"lut"`` (see :mod:`hdl.arith.multiplier`); INT8 also takes ``"ecp5"``
+        (:class:`Int8Arithmetic`).
 
     Members
     -------
     name : str
         MAC kind, as in :data:`hdl.config.MAC_KINDS`.
+    mac_holds_weight : bool
+        The MAC keeps the stationary weight itself (:class:`~hdl.arith.ecp5_mac.Ecp5Int8Mac`:
+        in the DSP block's B register) and registers its operands: the PE then feeds it the
+        unregistered activation, the shadow weight and the switch bit as the weight's load
+        enable, instead of registering the selected weight in front of it.
     act_operand_shape, weight_operand_shape : shape
         Decoded multiplier operands.
     psum_shape : shape
@@ -47,6 +54,7 @@ class Arithmetic:
     """
 
     name = None
+    mac_holds_weight = False
 
     def __init__(self, acc_width, *, mac_pipeline=2, multiplier="dsp"):
         self._acc_width = acc_width
@@ -122,11 +130,66 @@ class Int8Arithmetic(Arithmetic):
     a 9-bit signed operand at the array edge, so the PEs hold one 9×8 signed multiplier for
     both modes. Partial sums are W-bit two's complement and wrap; a finished sum leaves as it
     is.
+
+    ``multiplier="ecp5"`` builds the MAC on an ECP5 ``MULT18X18D``
+    (:class:`~hdl.arith.ecp5_mac.Ecp5Int8Mac`, :attr:`mac_holds_weight`): its input and output
+    registers and ``mac_pipeline`` fabric product registers give a MAC latency of
+    ``2 + mac_pipeline``.
+
+    Parameters
+    ----------
+    mac_latency : int or None
+        A ``dsp`` or ``lut`` MAC padded to this latency, at least ``mac_pipeline`` (an
+        ``auto`` array's LUT PEs match its ECP5 PEs this way): the operand register, then
+        ``mac_latency − 1`` product registers that pipeline the multiplier itself
+        (``product_registers`` of :class:`~hdl.arith.mac_int8.Int8Mac`). ``None``:
+        ``mac_pipeline`` alone sets it.
     """
 
     name = "int8"
     act_operand_shape = signed(9)
     weight_operand_shape = signed(8)
+
+    def __init__(self, acc_width, *, mac_pipeline=2, multiplier="dsp", mac_latency=None):
+        super().__init__(acc_width, mac_pipeline=mac_pipeline, multiplier=multiplier)
+        if multiplier == "ecp5":
+            if mac_latency is not None:
+                raise ValueError("mac_latency applies to dsp and lut multipliers only")
+        elif mac_latency is not None and mac_latency < mac_pipeline:
+            raise ValueError(f"mac_latency must be at least {mac_pipeline}, got {mac_latency}")
+        self._mac_latency = mac_latency
+
+    @property
+    def mac_holds_weight(self):
+        return self._multiplier == "ecp5"
+
+    @property
+    def operand_register(self):
+        if self._multiplier == "ecp5":
+            return False  # the DSP block's input registers
+        if self._mac_latency is not None:
+            return self._mac_latency >= 2
+        return super().operand_register
+
+    @property
+    def product_registers(self):
+        """Registers between the multiplier and the partial-sum add in the MAC (the ECP5
+        MAC's fabric registers after its output register)."""
+        if self._multiplier == "ecp5":
+            return self._mac_pipeline
+        if self._mac_latency is not None:
+            return self._mac_latency - int(self.operand_register)
+        return int(super().product_register)
+
+    @property
+    def product_register(self):
+        return self.product_registers >= 1
+
+    @property
+    def mac_latency(self):
+        if self._multiplier == "ecp5":
+            return MULT18X18D_LATENCY + self._mac_pipeline
+        return int(self.operand_register) + self.product_registers
 
     def act_operand(self, m, code, act_unsigned, *, name):
         return Mux(act_unsigned, code.as_unsigned(), code.as_signed())
@@ -135,9 +198,17 @@ class Int8Arithmetic(Arithmetic):
         return code.as_signed()
 
     def create_mac(self):
+        if self._multiplier == "ecp5":
+            return Ecp5Int8Mac(acc_width=self._acc_width, fabric_registers=self._mac_pipeline)
+        if self._mac_latency is None:
+            return Int8Mac(
+                acc_width=self._acc_width,
+                product_register=self.product_register,
+                lut_multiplier=self._multiplier == "lut",
+            )
         return Int8Mac(
             acc_width=self._acc_width,
-            product_register=self.product_register,
+            product_registers=self.product_registers,
             lut_multiplier=self._multiplier == "lut",
         )
 
@@ -220,10 +291,23 @@ class Fp8Arithmetic(Arithmetic):
         m.d.comb += [rounder.i.eq(total), out.eq(rounder.o)]
 
 
-def arithmetic_for(config):
-    """The arithmetic object of ``config.mac``."""
-    options = {"mac_pipeline": config.mac_pipeline, "multiplier": config.multiplier}
+def arithmetic_for(config, multiplier=None):
+    """The arithmetic object of ``config.mac``.
+
+    ``multiplier`` picks one of the PE kinds of the configuration,
+    :attr:`~hdl.config.ArrayConfig.pe_kinds` (``ecp5`` or ``lut`` under ``multiplier="auto"``);
+    ``None`` is the first PE's. Every kind of one configuration has the same
+    :attr:`~Arithmetic.mac_latency` and shapes.
+    """
+    if multiplier is None:
+        multiplier = config.pe_kinds[0]
+    elif multiplier not in config.pe_kinds:
+        raise ValueError(f"no PE of {config.id} has a {multiplier!r} multiplier")
+    options = {"mac_pipeline": config.mac_pipeline, "multiplier": multiplier}
     if config.mac == "int8":
+        if config.multiplier == "auto" and multiplier != "ecp5":
+            # The LUT PEs of an auto array keep step with its ECP5 PEs.
+            options["mac_latency"] = MULT18X18D_LATENCY + config.mac_pipeline
         return Int8Arithmetic(config.acc_width, **options)
     if config.mac in FP8_FORMAT_PAIRS:
         return Fp8Arithmetic(config.mac, config.acc_width, **options)

@@ -25,6 +25,14 @@ class Int8Mac(wiring.Component):
         cycle earlier (:attr:`latency` 1). Otherwise the MAC is combinational.
     lut_multiplier : bool
         Mark the multiplier for logic-only mapping (see :mod:`hdl.arith.multiplier`).
+    product_registers : int or None
+        Instead of ``product_register``: 0 to 3 registers between the operands and the add
+        (:attr:`latency`). From 2 on the multiplier is pipelined so that LUT multipliers keep
+        pace with a DSP block. With 2, the first register holds ``a`` times the weight's low
+        nibble (unsigned) and times its high nibble (signed), the second their sum. With 3,
+        the first holds ``a`` times each 2-bit slice of the weight (the top one signed), the
+        second the sums of neighbouring pairs, the third the product: one carry chain per
+        stage.
 
     Members
     -------
@@ -34,11 +42,17 @@ class Int8Mac(wiring.Component):
     psum_out : Out(signed(acc_width))
     """
 
-    def __init__(self, *, acc_width, product_register=False, lut_multiplier=False):
+    def __init__(
+        self, *, acc_width, product_register=False, lut_multiplier=False, product_registers=None
+    ):
         if not isinstance(acc_width, int) or not 16 <= acc_width <= 64:
             raise ValueError(f"acc_width must be between 16 and 64, got {acc_width!r}")
+        if product_registers is None:
+            product_registers = int(bool(product_register))
+        elif product_registers not in (0, 1, 2, 3):
+            raise ValueError(f"product_registers must be 0 to 3, got {product_registers!r}")
         self._acc_width = acc_width
-        self._product_register = product_register
+        self._product_registers = product_registers
         self._lut_multiplier = lut_multiplier
         super().__init__(
             {
@@ -56,15 +70,54 @@ class Int8Mac(wiring.Component):
     @property
     def latency(self):
         """Cycles from operands to their product entering the sum."""
-        return int(self._product_register)
+        return self._product_registers
+
+    @staticmethod
+    def _register(m, value, name, shape=None):
+        """``value`` one cycle later, in a register without reset named ``name``."""
+        reg = Signal(value.shape() if shape is None else shape, name=name, reset_less=True)
+        m.d.sync += reg.eq(value)
+        return reg
 
     def elaborate(self, platform):
         m = Module()
-        product = product_signal(signed(17), lut=self._lut_multiplier, name="product")
-        m.d.comb += product.eq(self.a * self.w)
-        if self._product_register:
-            # No reset: the product only matters under a valid row.
-            staged = Signal.like(product, name="product_reg", reset_less=True)
+        lut = self._lut_multiplier
+        stages = self._product_registers
+        # No resets below: the product only matters under a valid row.
+        if stages == 3:
+            # Three stages of one carry chain each: a times each 2-bit slice of the weight
+            # (the top slice signed), then pairwise sums, then the product.
+            slices = [self.w[i : i + 2] for i in (0, 2, 4)] + [self.w[6:].as_signed()]
+            parts = []
+            for i, w_slice in enumerate(slices):
+                part = product_signal(signed(12), lut=lut, name=f"product_part{i}")
+                m.d.comb += part.eq(self.a * w_slice)
+                parts.append(self._register(m, part, f"product_part{i}_reg"))
+            low = self._register(m, parts[0] + (parts[1] << 2), "product_low_reg", signed(14))
+            high = self._register(m, parts[2] + (parts[3] << 2), "product_high_reg", signed(14))
+            product = Signal(signed(17), name="product")
+            m.d.comb += product.eq(low + (high << 4))
+            stages -= 2
+        elif stages == 2:
+            # Two stages: a times the weight's low nibble (unsigned) and high nibble (signed),
+            # then their sum.
+            lo = product_signal(signed(14), lut=lut, name="product_lo")
+            hi = product_signal(signed(13), lut=lut, name="product_hi")
+            m.d.comb += [lo.eq(self.a * self.w[:4]), hi.eq(self.a * self.w[4:].as_signed())]
+            lo_reg = self._register(m, lo, "product_lo_reg")
+            hi_reg = self._register(m, hi, "product_hi_reg")
+            product = Signal(signed(17), name="product")
+            m.d.comb += product.eq(lo_reg + (hi_reg << 4))
+            stages -= 1
+        else:
+            product = product_signal(signed(17), lut=lut, name="product")
+            m.d.comb += product.eq(self.a * self.w)
+        for stage in range(stages):
+            staged = Signal.like(
+                product,
+                name="product_reg" if stage == 0 else f"product_reg{stage + 1}",
+                reset_less=True,
+            )
             m.d.sync += staged.eq(product)
             product = staged
         # Truncating the 18-bit-or-wider sum to W bits is exactly the wrap of §3.2.

@@ -54,6 +54,16 @@ def pe_instance(signature, module_name, inputs, *, name):
     return SimpleNamespace(**outputs), Instance(module_name, **connections)
 
 
+def pe_module_names(config, pe_module):
+    """``{multiplier kind: PE module name}`` of the PE modules an array of ``config`` built
+    with ``pe_module`` instantiates, one per :attr:`~hdl.config.ArrayConfig.pe_kinds`: the
+    first PE's kind is ``pe_module`` itself, any other ``<pe_module>_<kind>`` (an ``auto``
+    array's LUT PEs beside its ECP5 PEs). Generate each from
+    :class:`~hdl.array.pe.ProcessingElement` with ``arithmetic_for(config, kind)``."""
+    kinds = config.pe_kinds
+    return {kind: pe_module if i == 0 else f"{pe_module}_{kind}" for i, kind in enumerate(kinds)}
+
+
 def array_latency(config):
     """Cycles from an accepted activation row to its result row on the array's ``results``:
     the input register, R−1 skew stages and R PE rows, C−1 hops across, C−1−c de-skew stages
@@ -90,7 +100,12 @@ class SystolicArray(wiring.Component):
         name instantiates that module ``rows × cols`` times instead (:func:`pe_instance`):
         the Verilog then carries one PE definition, which the caller generates from
         :class:`~hdl.array.pe.ProcessingElement` under that name (:mod:`hdl.generate` does).
-        Both give the same ports and the same cycle-by-cycle behaviour.
+        Both give the same ports and the same cycle-by-cycle behaviour. An ``auto``
+        configuration with both PE kinds instantiates a second module
+        (:func:`pe_module_names`).
+
+    PE ``(r, c)`` has the multiplier ``config.pe_multiplier(r, c)``; every kind has the
+    same latency, so the array's timing is the same whichever PE has which.
 
     Members
     -------
@@ -107,6 +122,7 @@ class SystolicArray(wiring.Component):
             )
         self._config = config
         self._arith = arithmetic_for(config)
+        self._pe_ariths = {kind: arithmetic_for(config, kind) for kind in config.pe_kinds}
         self._pe_module = pe_module
         super().__init__(
             {
@@ -130,16 +146,17 @@ class SystolicArray(wiring.Component):
         """Cycles from an accepted activation row to its result row on ``results``."""
         return array_latency(self._config)
 
-    def _add_pe(self, m, name, inputs):
-        """Add PE ``name`` to ``m`` with its inputs driven by ``inputs`` (port name → value);
-        return an object whose attributes are its outputs (``a_out``, …, ``psum_out``)."""
+    def _add_pe(self, m, name, kind, inputs):
+        """Add PE ``name`` with multiplier ``kind`` to ``m`` with its inputs driven by
+        ``inputs`` (port name → value); return an object whose attributes are its outputs
+        (``a_out``, …, ``psum_out``)."""
+        arith = self._pe_ariths[kind]
         if self._pe_module is None:
-            m.submodules[name] = pe = ProcessingElement(arith=self._arith)
+            m.submodules[name] = pe = ProcessingElement(arith=arith)
             m.d.comb += [getattr(pe, port).eq(value) for port, value in inputs.items()]
             return pe
-        outputs, instance = pe_instance(
-            pe_signature(self._arith), self._pe_module, inputs, name=name
-        )
+        module = pe_module_names(self._config, self._pe_module)[kind]
+        outputs, instance = pe_instance(pe_signature(arith), module, inputs, name=name)
         m.submodules[name] = instance
         return outputs
 
@@ -236,7 +253,7 @@ class SystolicArray(wiring.Component):
                     "w_in": column_weights[c] if above is None else above.w_out,
                     "psum_in": 0 if above is None else above.psum_out,
                 }
-                pes[r][c] = self._add_pe(m, f"pe_{r}_{c}", inputs)
+                pes[r][c] = self._add_pe(m, f"pe_{r}_{c}", cfg.pe_multiplier(r, c), inputs)
 
         # --- output de-skew, valid pipeline and result FIFO ----------------------------------
         result_layout = result_row_layout(cfg)

@@ -61,7 +61,12 @@ class ProcessingElement(wiring.Component):
         ``psum_out`` is ``psum_in`` plus a product, one cycle later (see Latency).
 
     Latency: one cycle on every link; the partial sum includes the product of the operands
-    that arrived ``arith.mac_latency`` cycles before (``mac_pipeline`` registers in the MAC).
+    that arrived ``arith.mac_latency`` cycles before (``mac_pipeline`` registers in the MAC;
+    with an ECP5 MAC also the DSP block's input and output registers).
+
+    With an arithmetic whose MAC holds the weight (``arith.mac_holds_weight``, the ECP5
+    ``MULT18X18D`` MAC) the stationary weight is the MAC's own register, loaded from the
+    shadow in the switch cycle; the timing above is the same.
     """
 
     def __init__(self, *, arith):
@@ -77,31 +82,37 @@ class ProcessingElement(wiring.Component):
         m.submodules.mac = mac = self._arith.create_mac()
 
         shadow_weight = Signal(CODE_SHAPE, reset_less=True)
-        weight = Signal(CODE_SHAPE, reset_less=True)
         with m.If(self.w_load_in):
             m.d.sync += shadow_weight.eq(self.w_in)
-        with m.If(self.switch_in):
-            m.d.sync += weight.eq(shadow_weight)
-        active_weight = Signal(unsigned(8))
-        m.d.comb += active_weight.eq(Mux(self.switch_in, shadow_weight, weight))
-
         # Data registers need no reset: results are qualified by the array's valid pipeline.
         a_reg = Signal.like(self.a_out, reset_less=True)
-        weight_operand = self._arith.weight_operand(m, active_weight)
-        if self._arith.operand_register:
-            # The multiplier sees registered operands: the activation register that feeds the
-            # next PE anyway, and the weight as selected (and decoded) in the cycle the
-            # activation arrived, so neither the switch mux nor the decoder precede it.
-            mac_weight = Signal(self._arith.weight_operand_shape, reset_less=True)
-            m.d.sync += mac_weight.eq(weight_operand)
-            mac_act = a_reg
+        if self._arith.mac_holds_weight:
+            # The MAC's own weight register (a DSP block's B input register) is the stationary
+            # weight: it takes the shadow in the switch cycle, so the activation that carries
+            # the switch meets the new weight, as below, and folds still run back to back.
+            m.d.comb += [
+                mac.a.eq(self.a_in),
+                mac.w.eq(self._arith.weight_operand(m, shadow_weight)),
+                mac.w_load.eq(self.switch_in),
+            ]
         else:
-            mac_weight, mac_act = weight_operand, self.a_in
-        m.d.comb += [
-            mac.a.eq(mac_act),
-            mac.w.eq(mac_weight),
-            mac.psum_in.eq(self.psum_in),
-        ]
+            weight = Signal(CODE_SHAPE, reset_less=True)
+            with m.If(self.switch_in):
+                m.d.sync += weight.eq(shadow_weight)
+            active_weight = Signal(unsigned(8))
+            m.d.comb += active_weight.eq(Mux(self.switch_in, shadow_weight, weight))
+            weight_operand = self._arith.weight_operand(m, active_weight)
+            if self._arith.operand_register:
+                # The multiplier sees registered operands: the activation register that feeds
+                # the next PE anyway, and the weight as selected (and decoded) in the cycle the
+                # activation arrived, so neither the switch mux nor the decoder precede it.
+                mac_weight = Signal(self._arith.weight_operand_shape, reset_less=True)
+                m.d.sync += mac_weight.eq(weight_operand)
+                mac_act = a_reg
+            else:
+                mac_weight, mac_act = weight_operand, self.a_in
+            m.d.comb += [mac.a.eq(mac_act), mac.w.eq(mac_weight)]
+        m.d.comb += mac.psum_in.eq(self.psum_in)
         w_reg = Signal.like(self.w_out, reset_less=True)
         psum_reg = Signal.like(self.psum_out, reset_less=True)
         m.d.sync += [
