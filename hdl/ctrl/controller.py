@@ -393,7 +393,10 @@ class GemmController(wiring.Component):
             m.d.sync += loading[op].eq(loading[op] & ~full[op])
         rd_outstanding = Signal(range(8))
         rd_err_seen = Signal()
-        rc = self.rd_cmd.payload
+        # The command is built here and registered on its way to the read DMA, so the DMA's
+        # command-ready logic never reaches back into the load queue in the same cycle.
+        rc = Signal.like(self.rd_cmd.payload, name="rd_cmd_next")
+        cmd_valid = Signal()  # a command waits in the register for the DMA
         load_step = Signal(2)  # 0: A, 1: B, 2: QP
         op_half = Mux(
             load_step == 0, load_r.a_half, Mux(load_step == 1, load_r.b_half, load_r.qp_half)
@@ -438,8 +441,16 @@ class GemmController(wiring.Component):
         wr_bad = self.wr_done.valid & (self.wr_done.payload.resp != Resp.OKAY)
         halt = stopping | self.abort_req | self.dma_error
         can_issue = load_q.r_rdy & wanted & half_free & ~halt & ~self.rd_done.valid & ~wr_bad
-        m.d.comb += self.rd_cmd.valid.eq(can_issue)
-        issued = self.rd_cmd.valid & self.rd_cmd.ready
+        # "Issued" is the command entering the register (only when it is empty: commands come
+        # once per tile, so half rate costs nothing). A command still waiting when the job
+        # stops is dropped: after an error the DMA would otherwise take it once it drains.
+        issued = can_issue & ~cmd_valid
+        dropped = cmd_valid & halt
+        m.d.comb += self.rd_cmd.valid.eq(cmd_valid & ~halt)
+        with m.If(issued):
+            m.d.sync += [cmd_valid.eq(1), self.rd_cmd.payload.eq(rc)]
+        with m.Elif((self.rd_cmd.valid & self.rd_cmd.ready) | dropped):
+            m.d.sync += cmd_valid.eq(0)
         advance = load_q.r_rdy & (issued | ~wanted)
         with m.If(advance):
             with m.If(load_step == 2):
@@ -453,7 +464,7 @@ class GemmController(wiring.Component):
 
         rd_completed = self.rd_done.valid & self.rd_done.ready
         m.d.comb += self.rd_done.ready.eq(1)
-        m.d.sync += rd_outstanding.eq(rd_outstanding + issued - rd_completed)
+        m.d.sync += rd_outstanding.eq(rd_outstanding + issued - rd_completed - dropped)
         rd_bad = rd_completed & (self.rd_done.payload.resp != Resp.OKAY)
         with m.If(rd_bad):
             m.d.sync += rd_err_seen.eq(1)
@@ -550,6 +561,7 @@ class GemmController(wiring.Component):
                 # A failed job may leave counts behind: the read DMA drops the command after
                 # a failing one without a completion. Both DMAs are idle when a job ends.
                 rd_outstanding.eq(0),
+                cmd_valid.eq(0),
                 wr_outstanding.eq(0),
                 *(loading[op].eq(0) for op in Operand),
                 strip.eq(0),
