@@ -1,5 +1,5 @@
-"""Verilog generation: the array or GEMM top with one PE module, a manifest, a filelist and a
-FuseSoC core for FPGA and simulation flows.
+"""Verilog generation: the array, GEMM, accelerator or attention-tile top with one PE module,
+a manifest, a filelist and a FuseSoC core for FPGA and simulation flows.
 
 Every module of a generated file starts with the file's name (its top module): the top is
 ``<name>``, its submodules are ``<name>_<path>`` (``<name>_result_fifo``) and the one PE
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from amaranth.back import verilog
 from amaranth.hdl import Shape
-from amaranth.lib import wiring
+from amaranth.lib import data, wiring
 
 from golden.errors import UsageValueError, check_choice, check_int
 from hdl.arith import arithmetic_for
@@ -25,13 +25,28 @@ from hdl.array.pe import ProcessingElement, pe_signature
 GENERATOR_VERSION = "0.1.0"
 #: Top-level designs :func:`generate` writes: the bare array, the array with its
 #: accumulator SRAM (:class:`~hdl.array.gemm.SystolicGemm`), or the whole AXI accelerator
-#: (:class:`~hdl.accel.Accelerator`).
-TOPS = ("array", "gemm", "accel")
+#: (:class:`~hdl.accel.Accelerator`), or the quantised attention tile
+#: (:class:`~hdl.attention.tile.AttentionTile`).
+TOPS = ("array", "gemm", "accel", "attention")
+#: Generator parameters of the attention top, in manifest order, and their defaults
+#: (``rows`` and ``cols`` come from the configuration when not given).
+ATTENTION_DEFAULTS = {
+    "rows": None,
+    "cols": None,
+    "max_lq": 128,
+    "max_lk": 512,
+    "max_d": 128,
+    "max_dv": 128,
+    "max_lk_total": None,
+    "p_bits": 8,
+    "reciprocal_units": 2,
+}
 #: Module names of the simulator and synthesis builds (one configuration per build folder).
 ARRAY_TOP = "systolic_array"
 PE_TOP = "systolix_pe"
 GEMM_TOP = "systolix_gemm"
 ACCEL_TOP = "systolix_accel"
+ATTENTION_TOP = "systolix_attention"
 #: Accumulator SRAM rows of a GEMM top, as :class:`~hdl.array.accumulator.FoldAccumulator`
 #: allows them.
 MAX_ACC_ROWS = 65536
@@ -81,11 +96,14 @@ def check_top(top, acc_rows):
         ``array``, or outside 1 to :data:`MAX_ACC_ROWS`.
     """
     check_choice("top", top, TOPS)
-    if top in ("array", "accel"):
+    if top != "gemm":
         if acc_rows is not None:
+            why = {
+                "accel": " (the accelerator sizes its accumulator from the tiles)",
+                "attention": " (the tile sizes its accumulator from max_lq, max_lk and max_dv)",
+            }.get(top, "")
             raise UsageValueError(
-                f"acc_rows applies to the gemm top only, got {acc_rows!r} for the {top} top "
-                "(the accelerator sizes its accumulator from the tiles)",
+                f"acc_rows applies to the gemm top only, got {acc_rows!r} for the {top} top{why}",
                 parameter="acc_rows",
             )
         return None
@@ -164,8 +182,17 @@ def pe_verilog(config, name=PE_TOP, multiplier=None):
     return _convert(ProcessingElement(arith=arithmetic_for(config, multiplier)), name)
 
 
-def _top_component(config, top, pe_module, acc_rows, frontend):
+def _top_component(config, top, pe_module, acc_rows, frontend, attention):
     acc_rows = check_top(top, acc_rows)
+    if attention is not None and top != "attention":
+        raise UsageValueError(
+            f"attention applies to the attention top only, got it for the {top} top",
+            parameter="attention",
+        )
+    if top == "attention":
+        from hdl.attention.tile import AttentionTile
+
+        return AttentionTile(**attention_params(attention or {}, config), pe_module=pe_module)
     if top == "array":
         return SystolicArray(config, pe_module=pe_module)
     if top == "accel":
@@ -177,7 +204,7 @@ def _top_component(config, top, pe_module, acc_rows, frontend):
     return SystolicGemm(config, acc_rows=acc_rows, pe_module=pe_module)
 
 
-def design_verilog(config, *, top="array", name, acc_rows=None, frontend=None):
+def design_verilog(config, *, top="array", name, acc_rows=None, frontend=None, attention=None):
     """The component and Verilog text of a top-level design with one shared PE module.
 
     Parameters
@@ -191,6 +218,10 @@ def design_verilog(config, *, top="array", name, acc_rows=None, frontend=None):
         Accumulator SRAM rows, 1 to :data:`MAX_ACC_ROWS`; ``gemm`` only.
     frontend : golden.frontend.FrontendConfig or None
         Bus and tiles of the ``accel`` top (``None``: the defaults).
+    attention : mapping or None
+        Generator parameters of the ``attention`` top (:func:`attention_params`; ``rows`` and
+        ``cols`` default to ``config``'s, which may then be ``None``). Its PE is that of the
+        tile's own array (:attr:`~hdl.attention.tile.AttentionTile.config`).
 
     Returns
     -------
@@ -208,13 +239,20 @@ def design_verilog(config, *, top="array", name, acc_rows=None, frontend=None):
     """
     check_name(name)
     pe_name = f"{name}_pe"
-    component = _top_component(config, top, pe_name, acc_rows, frontend)
+    component = _top_component(config, top, pe_name, acc_rows, frontend, attention)
+    if top == "attention":
+        config = component.config
     ports = None
     if top == "accel":
         from hdl.bus.axi import verilog_ports
 
         ports = verilog_ports(component)
-    top_text = _convert(component, name, ports)
+    return component, _with_pe_modules(config, _convert(component, name, ports), pe_name)
+
+
+def _with_pe_modules(config, top_text, pe_name):
+    """``top_text`` followed by the PE module ``pe_name`` of ``config`` (and an ``auto``
+    array's other PE kind), checked for the ports the array connects and unique names."""
     pe_text = pe_verilog(config, pe_name)
     # The array connects the flattened PE signature (hdl.array.array.pe_instance); the PE
     # module must have exactly those ports, or the instances would be left unconnected.
@@ -234,13 +272,85 @@ def design_verilog(config, *, top="array", name, acc_rows=None, frontend=None):
     clashes = sorted({n for n in names if names.count(n) > 1})
     if clashes:
         raise RuntimeError(f"module names defined twice: {', '.join(clashes)}")
-    return component, text
+    return text
 
 
 def array_verilog(config, name=ARRAY_TOP):
     """Verilog text of the :class:`~hdl.array.SystolicArray` for ``config``: module ``name``
     with one PE module instantiated ``rows × cols`` times (see :func:`design_verilog`)."""
     return design_verilog(config, top="array", name=name)[1]
+
+
+def attention_params(params, config=None):
+    """All generator parameters of the attention top (:data:`ATTENTION_DEFAULTS` order), from
+    ``params`` (a mapping of some of them; ``None`` values take the default) and the defaults;
+    ``rows`` and ``cols`` default to ``config``'s. Each is checked as
+    :class:`~hdl.attention.tile.AttentionTile` checks it.
+
+    Raises
+    ------
+    golden.errors.UsageError
+        Naming the parameter: an unknown one, or a value the tile refuses.
+    """
+    from golden.attention import P_BITS
+    from hdl.attention.softmax import LK_MAX
+    from hdl.attention.tile import MAX_TILE_DIM, MAX_TILE_LK, check_tile_array
+
+    unknown = sorted(set(params) - set(ATTENTION_DEFAULTS))
+    if unknown:
+        raise UsageValueError(
+            f"{unknown[0]} is not an attention parameter (one of {', '.join(ATTENTION_DEFAULTS)})",
+            parameter=unknown[0],
+        )
+    full = {**ATTENTION_DEFAULTS, **{k: v for k, v in params.items() if v is not None}}
+    for key in ("rows", "cols"):
+        if full[key] is None:
+            if config is None:
+                raise UsageValueError(f"{key} is required for the attention top", parameter=key)
+            full[key] = getattr(config, key)
+    # The tile's own checks, without building one (a half-built component warns when freed).
+    full["rows"], full["cols"] = check_tile_array(full["rows"], full["cols"])
+    for key in ("max_lq", "max_d", "max_dv"):
+        full[key] = check_int(key, full[key], 1, MAX_TILE_DIM)
+    full["max_lk"] = check_int("max_lk", full["max_lk"], 1, MAX_TILE_LK)
+    total = full["max_lk"] if full["max_lk_total"] is None else full["max_lk_total"]
+    full["max_lk_total"] = check_int("max_lk_total", total, full["max_lk"], LK_MAX)
+    full["p_bits"] = check_choice("p_bits", full["p_bits"], P_BITS)
+    full["reciprocal_units"] = check_int("reciprocal_units", full["reciprocal_units"], 1, 8)
+    return full
+
+
+def attention_name(params):
+    """Default top module name of an attention tile: ``systolix_attention_r<R>c<C>_lq…_lk…_d…
+    _dv…``, plus ``_lkt<max_lk_total>``, ``_p16`` and ``_u<reciprocal_units>`` where they
+    differ from the defaults."""
+    p = params
+    name = f"systolix_attention_r{p['rows']}c{p['cols']}_lq{p['max_lq']}_lk{p['max_lk']}"
+    name += f"_d{p['max_d']}_dv{p['max_dv']}"
+    if p["max_lk_total"] != p["max_lk"]:
+        name += f"_lkt{p['max_lk_total']}"
+    if p["p_bits"] != ATTENTION_DEFAULTS["p_bits"]:
+        name += f"_p{p['p_bits']}"
+    if p["reciprocal_units"] != ATTENTION_DEFAULTS["reciprocal_units"]:
+        name += f"_u{p['reciprocal_units']}"
+    return name
+
+
+def attention_design(*, name=ATTENTION_TOP, **params):
+    """The :class:`~hdl.attention.tile.AttentionTile` of ``params`` (:func:`attention_params`;
+    ``rows`` and ``cols`` required) and its Verilog: module ``name``, its submodules
+    ``<name>_…`` and one PE module ``<name>_pe`` instantiated ``rows × cols`` times.
+
+    Returns
+    -------
+    (AttentionTile, str)
+    """
+    return design_verilog(None, top="attention", name=name, attention=params)
+
+
+def attention_verilog(*, name=ATTENTION_TOP, **params):
+    """Verilog text of the attention tile of ``params`` (see :func:`attention_design`)."""
+    return attention_design(name=name, **params)[1]
 
 
 def gemm_verilog(config, *, acc_rows, name=GEMM_TOP):
@@ -262,6 +372,40 @@ def port_list(component, *, separator="__"):
         direction = "input" if member.flow == wiring.In else "output"
         ports.append((name, direction, Shape.cast(member.shape).width))
     return ports
+
+
+def _layout_fields(layout):
+    """``[{name, offset, width, signed[, lanes, lane_width]}, …]`` of a struct layout's fields,
+    bit offsets from the payload's LSB."""
+    fields = []
+    for field_name, field in layout:
+        entry = {
+            "name": field_name,
+            "offset": field.offset,
+            "width": field.width,
+            "signed": Shape.cast(field.shape).signed,
+        }
+        if isinstance(field.shape, data.ArrayLayout):
+            elem = Shape.cast(field.shape.elem_shape)
+            entry.update(signed=elem.signed, lanes=field.shape.length, lane_width=elem.width)
+        fields.append(entry)
+    return fields
+
+
+def payload_layouts(component):
+    """``{port: description}`` of the stream payloads of ``component`` that have a layout: a
+    struct's ``fields`` (:func:`_layout_fields`) or an array's ``lanes``, ``lane_width`` and
+    ``signed`` (lane i at bits ``i·lane_width`` up). Port names as :func:`port_list` gives."""
+    out = {}
+    for path, member, _value in component.signature.flatten(component):
+        shape = member.shape
+        port = "__".join(str(p) for p in path)
+        if isinstance(shape, data.StructLayout):
+            out[port] = {"fields": _layout_fields(shape)}
+        elif isinstance(shape, data.ArrayLayout):
+            elem = Shape.cast(shape.elem_shape)
+            out[port] = {"lanes": shape.length, "lane_width": elem.width, "signed": elem.signed}
+    return out
 
 
 def core_vlnv(name):
@@ -306,7 +450,9 @@ def fusesoc_core(name, verilog_file, description):
     )
 
 
-def generate(config, out_dir, *, top="array", name=None, acc_rows=None, frontend=None):
+def generate(
+    config, out_dir, *, top="array", name=None, acc_rows=None, frontend=None, attention=None
+):
     """Write a top-level design of ``config`` and the files a project needs to use it.
 
     Files in ``out_dir`` (created if missing): ``<name>.v`` (the top, its submodules and one
@@ -316,20 +462,29 @@ def generate(config, out_dir, *, top="array", name=None, acc_rows=None, frontend
 
     Parameters
     ----------
-    config : ArrayConfig
+    config : ArrayConfig or None
+        ``None`` only for the ``attention`` top with ``rows`` and ``cols`` in ``attention``.
     out_dir : path
     top : str
-        ``array`` (:class:`~hdl.array.SystolicArray`) or ``gemm``
-        (:class:`~hdl.array.gemm.SystolicGemm`).
+        One of :data:`TOPS`: ``array`` (:class:`~hdl.array.SystolicArray`), ``gemm``
+        (:class:`~hdl.array.gemm.SystolicGemm`), ``accel`` (:class:`~hdl.accel.Accelerator`)
+        or ``attention`` (:class:`~hdl.attention.tile.AttentionTile`).
     name : str or None
         Top module name and prefix of every module in the file; ``None`` gives
-        :func:`default_name`.
+        :func:`default_name` (:func:`attention_name` for the attention top).
     acc_rows : int or None
         Accumulator SRAM rows (largest M per fold), 1 to :data:`MAX_ACC_ROWS`: required for
         ``gemm``, not allowed for ``array`` and ``accel``.
     frontend : golden.frontend.FrontendConfig or None
         Bus and tiles of the ``accel`` top (``None``: the defaults). The accelerator also gets
         ``<name>_regs.h`` (the register map as C macros) and its manifest lists the registers.
+    attention : mapping or None
+        Generator parameters of the ``attention`` top (:func:`attention_params`: ``rows``,
+        ``cols``, ``max_lq``, ``max_lk``, ``max_d``, ``max_dv``, ``max_lk_total``, ``p_bits``,
+        ``reciprocal_units``; ``rows`` and ``cols`` default to ``config``'s). Its manifest lists
+        them under ``parameters``, and the field layout of each structured stream payload
+        (``params``, ``o``; lanes of ``q``, ``k``, ``v``) under ``payload_layouts``; its
+        ``config`` is the tile's INT8 array.
 
     Returns
     -------
@@ -337,15 +492,22 @@ def generate(config, out_dir, *, top="array", name=None, acc_rows=None, frontend
         The Verilog file.
     """
     acc_rows = check_top(top, acc_rows)
-    name = default_name(config, top) if name is None else check_name(name)
     if frontend is not None and top != "accel":
         raise UsageValueError(
             f"frontend applies to the accel top only, got it for the {top} top",
             parameter="frontend",
         )
+    if top == "attention":
+        attention = attention_params(attention or {}, config)
+        default = attention_name(attention)
+    else:
+        default = default_name(config, top) if name is None else None
+    name = default if name is None else check_name(name)
     component, text = design_verilog(
-        config, top=top, name=name, acc_rows=acc_rows, frontend=frontend
+        config, top=top, name=name, acc_rows=acc_rows, frontend=frontend, attention=attention
     )
+    if top == "attention":
+        config = component.config
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -386,6 +548,12 @@ def generate(config, out_dir, *, top="array", name=None, acc_rows=None, frontend
             for reg in REGS
         ]
         manifest["c_header"] = header_path.name
+    elif top == "attention":
+        manifest["parameters"] = attention
+        manifest["ports"] = [
+            {"name": n, "direction": d, "width": w} for n, d, w in port_list(component)
+        ]
+        manifest["payload_layouts"] = payload_layouts(component)
     else:
         manifest["latency"] = component.latency
         manifest["ports"] = [

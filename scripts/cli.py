@@ -193,7 +193,8 @@ def _add_top_args(parser):
     parser.add_argument(
         "--top",
         default="array",
-        help="top level: array (the bare array) or gemm (array + accumulator SRAM)",
+        help="top level: array (the bare array), gemm (array + accumulator SRAM), accel (the "
+        "AXI accelerator) or attention (the attention tile)",
     )
     parser.add_argument(
         "--acc-rows",
@@ -208,6 +209,54 @@ def _add_top_args(parser):
     )
 
 
+#: Command-line spelling of the attention tile's generator parameters (``--top attention``).
+ATTENTION_OPTIONS = {
+    "max_lq": "--max-lq",
+    "max_lk": "--max-lk",
+    "max_d": "--max-d",
+    "max_dv": "--max-dv",
+    "max_lk_total": "--max-lk-total",
+    "p_bits": "--p-bits",
+    "reciprocal_units": "--reciprocal-units",
+}
+
+
+def _add_attention_args(parser):
+    """The attention tile's options of ``generate`` and ``lint`` (``--top attention``; the
+    array is ``--rows`` × ``--cols``, which must be equal)."""
+    g = parser.add_argument_group("attention tile (--top attention)")
+    g.add_argument("--max-lq", type=int, default=None, help="largest Lq, 1-4096 (128)")
+    g.add_argument("--max-lk", type=int, default=None, help="largest Lk of one tile (512)")
+    g.add_argument("--max-d", type=int, default=None, help="largest d, 1-4096 (128)")
+    g.add_argument("--max-dv", type=int, default=None, help="largest dv, 1-4096 (128)")
+    g.add_argument(
+        "--max-lk-total",
+        type=int,
+        default=None,
+        help="longest row over all key blocks (default --max-lk)",
+    )
+    g.add_argument("--p-bits", type=int, default=None, help="bits of P: 8 (default) or 16")
+    g.add_argument(
+        "--reciprocal-units", type=int, default=None, help="row reciprocal units, 1-8 (2)"
+    )
+
+
+def _attention(args):
+    """The attention parameters the options give (``None`` unless ``--top attention``); an
+    attention option with another top is a usage error naming it."""
+    given = {key: getattr(args, key) for key in ATTENTION_OPTIONS}
+    if args.top != "attention":
+        for key, value in given.items():
+            if value is not None:
+                raise UsageValueError(
+                    f"{ATTENTION_OPTIONS[key]} applies to --top attention only, got it for "
+                    f"--top {args.top}",
+                    parameter=ATTENTION_OPTIONS[key],
+                )
+        return None
+    return given
+
+
 def _add_measure_top_arg(parser):
     """``--top`` of ``synth`` and ``pnr``."""
     parser.add_argument(
@@ -219,15 +268,26 @@ def _add_measure_top_arg(parser):
 
 
 #: Command-line spelling of :func:`hdl.generate.generate`'s parameters.
-GENERATE_OPTIONS = {"top": "--top", "acc_rows": "--acc-rows", "name": "--name"}
+GENERATE_OPTIONS = {
+    "top": "--top",
+    "acc_rows": "--acc-rows",
+    "name": "--name",
+    "rows": "--rows",
+    "cols": "--cols",
+    **ATTENTION_OPTIONS,
+}
 
 
 def _check_generate_options(args):
-    """``--top``, ``--acc-rows`` and ``--name``, checked before the output folder is made."""
-    from hdl.generate import check_name, check_top
+    """``--top``, ``--acc-rows``, ``--name`` and the attention options, checked before the
+    output folder is made."""
+    from hdl.generate import attention_params, check_name, check_top
 
     with _options(**GENERATE_OPTIONS):
         check_top(args.top, args.acc_rows)
+        attention = _attention(args)
+        if attention is not None:
+            attention_params(attention, _config(args))
         if args.name is not None:
             check_name(args.name)
 
@@ -238,7 +298,14 @@ def _generate(args, cfg, out):
     from hdl.generate import generate
 
     with _options(**GENERATE_OPTIONS):
-        return generate(cfg, out, top=args.top, name=args.name, acc_rows=args.acc_rows)
+        return generate(
+            cfg,
+            out,
+            top=args.top,
+            name=args.name,
+            acc_rows=args.acc_rows,
+            attention=_attention(args),
+        )
 
 
 def cmd_generate(args):
@@ -247,7 +314,7 @@ def cmd_generate(args):
     out = _out_dir(args.out)
     path = _generate(args, cfg, out)
     files = ", ".join(str(out / f) for f in ("manifest.json", "filelist.f", f"{path.stem}.core"))
-    print(f"{cfg.id}: wrote {path}, {files}")
+    print(f"{path.stem if args.top == 'attention' else cfg.id}: wrote {path}, {files}")
     return 0
 
 
@@ -616,6 +683,7 @@ def build_parser():
     _add_config_args(p)
     _add_top_args(p)
     _add_frontend_args(p)
+    _add_attention_args(p)
     p.add_argument("--out", required=True, help="output directory")
     p.set_defaults(func=cmd_generate)
 
@@ -623,6 +691,7 @@ def build_parser():
     _add_config_args(p)
     _add_top_args(p)
     _add_frontend_args(p)
+    _add_attention_args(p)
     p.add_argument("--out", default=None, help="output directory (default build/lint/<id>-<top>)")
     p.set_defaults(func=cmd_lint)
 

@@ -73,9 +73,10 @@ class TileBuildConfig:
 
 
 def _verilog(config):
-    from amaranth.back import verilog
+    # The same Verilog ``systolix generate --top attention`` writes, so the tests run it.
+    from hdl.generate import attention_verilog
 
-    return verilog.convert(config.tile(), name=ATTENTION_TOP)
+    return attention_verilog(name=ATTENTION_TOP, **asdict(config))
 
 
 _builds = {}

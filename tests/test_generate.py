@@ -124,7 +124,7 @@ def test_generate_checks_pe_module_ports(monkeypatch):
         ({"top": "gemm", "acc_rows": 0}, "acc_rows must be between 1 and 65536, got 0"),
         ({"top": "gemm", "acc_rows": 65537}, "acc_rows must be between 1 and 65536, got 65537"),
         ({"acc_rows": 4}, "acc_rows applies to the gemm top only"),
-        ({"top": "mesh"}, "top must be one of array, gemm, accel, got 'mesh'"),
+        ({"top": "mesh"}, "top must be one of array, gemm, accel, attention, got 'mesh'"),
         ({"name": "2fast"}, "name must be a Verilog identifier"),
         ({"name": "a.b"}, "name must be a Verilog identifier"),
     ],
@@ -141,7 +141,7 @@ def test_generate_rejects_bad_arguments(kwargs, message, tmp_path):
         (["--top", "gemm"], "--acc-rows is required for the gemm top"),
         (["--top", "gemm", "--acc-rows", "0"], "--acc-rows must be between 1 and 65536, got 0"),
         (["--acc-rows", "8"], "--acc-rows applies to the gemm top only"),
-        (["--top", "tile"], "--top must be one of array, gemm, accel, got 'tile'"),
+        (["--top", "tile"], "--top must be one of array, gemm, accel, attention, got 'tile'"),
         (["--name", "my-array"], "--name must be a Verilog identifier"),
     ],
 )
