@@ -2,6 +2,7 @@
 shared weight-stationary array, the integer softmax and the deferred normalisation."""
 
 from math import ceil
+from typing import NamedTuple
 
 from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, fifo, stream, wiring
@@ -84,6 +85,54 @@ def _ceil_div(value, divisor):
     if divisor & (divisor - 1) == 0:
         return (value + divisor - 1) >> (divisor.bit_length() - 1)
     return (value + divisor - 1) // Const(divisor)
+
+
+class _FoldWalk(NamedTuple):
+    strip: Signal
+    chunk: Signal
+    row: Signal
+    base: Signal
+    pass_: Signal
+    last: Signal
+
+
+def _fold_walk(
+    m, name, *, start, step, lq, n_chunks, n_strips, two_pass, row_stride, max_lq, max_strips,
+    max_chunks, max_base=None,
+):  # fmt: skip
+    """The position in a product's fold order, one row per ``step``: strips outermost, then
+    chunks (twice over with ``two_pass``: the PB = 16 passes), then the Lq rows of a fold;
+    ``base`` is the row's address offset (``row · row_stride``). ``start`` rewinds it;
+    ``last`` is high in the step that takes the product's last row. The activation feeder
+    and the result side walk the same order."""
+    max_base = max_lq * max_chunks if max_base is None else max_base
+    walk = _FoldWalk(
+        strip=Signal(range(max_strips), name=f"{name}_strip"),
+        chunk=Signal(range(max_chunks), name=f"{name}_chunk"),
+        row=Signal(range(max_lq), name=f"{name}_row"),
+        base=Signal(range(max_base + 1), name=f"{name}_base"),
+        pass_=Signal(name=f"{name}_pass"),
+        last=Signal(name=f"{name}_last"),
+    )
+    with m.If(start):
+        m.d.sync += [walk.strip.eq(0), walk.chunk.eq(0), walk.pass_.eq(0), walk.row.eq(0),
+                     walk.base.eq(0)]  # fmt: skip
+    with m.Elif(step):
+        end_fold = walk.row == lq - 1
+        end_chunks = end_fold & (walk.chunk == n_chunks - 1)
+        end_strip = end_chunks & (walk.pass_ | ~two_pass)
+        m.d.sync += [
+            walk.row.eq(Mux(end_fold, 0, walk.row + 1)),
+            walk.base.eq(Mux(end_fold, 0, walk.base + row_stride)),
+        ]
+        with m.If(end_fold):
+            m.d.sync += walk.chunk.eq(Mux(end_chunks, 0, walk.chunk + 1))
+        with m.If(end_chunks):
+            m.d.sync += walk.pass_.eq(~end_strip)
+        with m.If(end_strip):
+            m.d.sync += walk.strip.eq(walk.strip + 1)
+        m.d.comb += walk.last.eq(end_strip & (walk.strip == n_strips - 1))
+    return walk
 
 
 class AttentionTile(wiring.Component):
@@ -566,42 +615,21 @@ class AttentionTile(wiring.Component):
         # Activation feeder: Lq rows per fold. Q·Kᵀ: q_buf at i·nd + kc; P·V: p_buf at
         # i·nk + kc (a P beat of C keys is the chunk of R keys).
         a_run = Signal()
-        a_strip = Signal(range(max(nk_max, nv_max)))
-        a_chunk = Signal(range(max(nk_max, nd_max)))
-        a_row = Signal(range(max_lq))
-        a_base = Signal(range(max_lq * max(nk_max, nd_max) + 1))
         a_ovalid = Signal()
         a_tag_last = Signal()
         a_ready = ~a_ovalid | array.acts.ready
         a_take = a_run & a_ready
-        a_stride = Mux(pv, nk, nd)
-        a_pass = Signal()
         a_tag_pass = Signal()
+        a = _fold_walk(
+            m, "a", start=go, step=a_take, lq=par.lq, n_chunks=n_chunks, n_strips=n_strips,
+            two_pass=two_pass, row_stride=Mux(pv, nk, nd), max_lq=max_lq,
+            max_strips=max(nk_max, nv_max), max_chunks=max(nk_max, nd_max),
+        )  # fmt: skip
+        a_chunk, a_row, a_base, a_pass = a.chunk, a.row, a.base, a.pass_
         with m.If(go):
-            m.d.sync += [
-                a_run.eq(1),
-                a_strip.eq(0),
-                a_chunk.eq(0),
-                a_pass.eq(0),
-                a_row.eq(0),
-                a_base.eq(0),
-            ]
-        with m.Elif(a_take):
-            end_fold = a_row == par.lq - 1
-            end_chunks = end_fold & (a_chunk == n_chunks - 1)
-            end_strip = end_chunks & (a_pass | ~two_pass)
-            m.d.sync += [
-                a_row.eq(Mux(end_fold, 0, a_row + 1)),
-                a_base.eq(Mux(end_fold, 0, a_base + a_stride)),
-            ]
-            with m.If(end_fold):
-                m.d.sync += a_chunk.eq(Mux(end_chunks, 0, a_chunk + 1))
-            with m.If(end_chunks):
-                m.d.sync += a_pass.eq(~end_strip)
-            with m.If(end_strip):
-                m.d.sync += a_strip.eq(a_strip + 1)
-                with m.If(a_strip == n_strips - 1):
-                    m.d.sync += a_run.eq(0)
+            m.d.sync += a_run.eq(1)
+        with m.Elif(a.last):
+            m.d.sync += a_run.eq(0)
         with m.If(a_ready):
             m.d.sync += a_ovalid.eq(a_run)
         with m.If(a_take):
@@ -636,34 +664,18 @@ class AttentionTile(wiring.Component):
 
         # Result rows of fold (s, kc), row i, go to i·n_strips + s (+ o_base for O_acc); a fold
         # kc = 0 starts from 0 (for O_acc: in the first key block).
-        r_strip = Signal(range(max(nk_max, nv_max)))
-        r_chunk = Signal(range(max(nk_max, nd_max)))
-        r_row = Signal(range(max_lq))
-        r_base = Signal(range(acc_depth + 1))
         res = array.results
         m.d.comb += res.ready.eq(1)  # the read-modify-write never waits
         r_fire = res.valid
+        r = _fold_walk(
+            m, "r", start=go, step=r_fire, lq=par.lq, n_chunks=n_chunks, n_strips=n_strips,
+            two_pass=two_pass, row_stride=n_strips, max_lq=max_lq,
+            max_strips=max(nk_max, nv_max), max_chunks=max(nk_max, nd_max), max_base=acc_depth,
+        )  # fmt: skip
+        r_strip, r_chunk, r_row, r_base, r_pass = r.strip, r.chunk, r.row, r.base, r.pass_
         r_addr = Signal(range(acc_depth))
         m.d.comb += r_addr.eq(r_base + r_strip + Mux(pv, o_base, 0))
-        r_done = Signal()  # the last result row of the product is taken this cycle
-        r_pass = Signal()
-        with m.If(go):
-            m.d.sync += [r_strip.eq(0), r_chunk.eq(0), r_pass.eq(0), r_row.eq(0), r_base.eq(0)]
-        with m.Elif(r_fire):
-            end_fold = r_row == par.lq - 1
-            end_chunks = end_fold & (r_chunk == n_chunks - 1)
-            end_strip = end_chunks & (r_pass | ~two_pass)
-            m.d.sync += [
-                r_row.eq(Mux(end_fold, 0, r_row + 1)),
-                r_base.eq(Mux(end_fold, 0, r_base + n_strips)),
-            ]
-            with m.If(end_fold):
-                m.d.sync += r_chunk.eq(Mux(end_chunks, 0, r_chunk + 1))
-            with m.If(end_chunks):
-                m.d.sync += r_pass.eq(~end_strip)
-            with m.If(end_strip):
-                m.d.sync += r_strip.eq(r_strip + 1)
-            m.d.comb += r_done.eq(end_strip & (r_strip == n_strips - 1))
+        r_done = r.last  # the last result row of the product is taken this cycle
         s1_valid = Signal()
         s1_addr = Signal(range(acc_depth))
         s1_first = Signal()
