@@ -8,10 +8,7 @@ AXI protocol clean and every issued burst completed.
 """
 
 import json
-import os
-import pickle
 import random
-import tempfile
 from dataclasses import asdict, dataclass
 
 from golden.descriptor import ErrorCode
@@ -280,29 +277,20 @@ def run_accel_jobs(
     ``write_latency`` its write response latency (default the same).
     """
     frontend_config = FrontendConfig() if frontend_config is None else frontend_config
-    build = accel_build(array_config, frontend_config)
-    runs_dir = build.build_dir / "runs"
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    run_dir = tempfile.mkdtemp(prefix="run-", dir=runs_dir)
-    jobs_path = os.path.join(run_dir, "jobs.pkl")
-    results_path = os.path.join(run_dir, "results.pkl")
-    with open(jobs_path, "wb") as f:
-        pickle.dump([job.as_dict() for job in jobs], f)
     spec = {
         "frontend": asdict(frontend_config),
         "latency": latency,
         "write_latency": latency if write_latency is None else write_latency,
         "write_bursts": write_bursts_in_flight(frontend_config),
     }
-    env = {
-        "SYSTOLIX_ACCEL_SPEC": json.dumps(spec),
-        "SYSTOLIX_ACCEL_JOBS": jobs_path,
-        "SYSTOLIX_ACCEL_RESULTS": results_path,
-    }
-    seed = random.randrange(1 << 31) if seed is None else seed
-    build.run("tb.tb_accel", extra_env=env, seed=seed, test_dir=run_dir)
-    with open(results_path, "rb") as f:
-        results = pickle.load(f)
+    results, _ = accel_build(array_config, frontend_config).run_jobs(
+        "tb.tb_accel",
+        [job.as_dict() for job in jobs],
+        env={"SYSTOLIX_ACCEL_SPEC": json.dumps(spec)},
+        seed=random.randrange(1 << 31) if seed is None else seed,
+        jobs_var="SYSTOLIX_ACCEL_JOBS",
+        results_var="SYSTOLIX_ACCEL_RESULTS",
+    )
     if not check:
         return results
     return [check_result(job, result) for job, result in zip(jobs, results, strict=True)]

@@ -4,10 +4,7 @@ tiles through the cocotb testbench ``tb.attention_tile``, returning the int8 out
 measured cycles."""
 
 import json
-import os
-import pickle
 import random
-import tempfile
 from dataclasses import asdict, dataclass
 
 from golden.errors import check_int
@@ -117,22 +114,15 @@ def run_tiles(config, jobs, *, seed=None):
     if seed is None:
         seed = random.randrange(MAX_SEED + 1)
     seed = check_int("seed", seed, 0, MAX_SEED)
-    build = tile_build(config)
-    runs_dir = build.build_dir / "runs"
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    run_dir = tempfile.mkdtemp(prefix="run-", dir=runs_dir)
-    jobs_path = os.path.join(run_dir, "jobs.pkl")
-    results_path = os.path.join(run_dir, "results.pkl")
-    with open(jobs_path, "wb") as f:
-        pickle.dump(jobs, f)
-    env = {
-        "SYSTOLIX_TILE": config.to_json(),
-        "SYSTOLIX_JOBS": jobs_path,
-        "SYSTOLIX_RESULTS": results_path,
-    }
-    build.run("tb.attention_tile", extra_env=env, seed=seed, test_dir=run_dir)
-    with open(results_path, "rb") as f:
-        return pickle.load(f)
+    results, _ = tile_build(config).run_jobs(
+        "tb.attention_tile",
+        jobs,
+        env={"SYSTOLIX_TILE": config.to_json()},
+        seed=seed,
+        jobs_var="SYSTOLIX_JOBS",
+        results_var="SYSTOLIX_RESULTS",
+    )
+    return results
 
 
 def random_tile_jobs(rng, lq, lk, d, dv, *, causal=False, mode="single", block=None, p_bits=8):

@@ -8,10 +8,7 @@ the environment) runs it on a separate traced build and writes a VCD per run und
 """
 
 import numbers
-import os
-import pickle
 import random
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -269,19 +266,15 @@ def run_gemm_batch(
         seed = random.randrange(1 << 31)
     seed = check_int("seed", seed, 0, MAX_SEED)
     build = array_build(config, top=top, waves=waves)
-    runs_dir = build.build_dir / "runs"
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    run_dir = tempfile.mkdtemp(prefix="run-", dir=runs_dir)
-    jobs_path = os.path.join(run_dir, "jobs.pkl")
-    results_path = os.path.join(run_dir, "results.pkl")
-    with open(jobs_path, "wb") as f:
-        pickle.dump([job.as_dict() for job in jobs], f)
-    env = config.to_env()
-    env.update({"SYSTOLIX_JOBS": jobs_path, "SYSTOLIX_RESULTS": results_path})
-    build.run(testbench or f"tb.tb_{top}", extra_env=env, seed=seed, test_dir=run_dir)
+    outputs, run_dir = build.run_jobs(
+        testbench or f"tb.tb_{top}",
+        [job.as_dict() for job in jobs],
+        env=config.to_env(),
+        seed=seed,
+        jobs_var="SYSTOLIX_JOBS",
+        results_var="SYSTOLIX_RESULTS",
+    )
     waves_path = build.waves_path(run_dir)
-    with open(results_path, "rb") as f:
-        outputs = pickle.load(f)
     return [
         None if out is None else GemmRun(out["c"], out["cycles"], waves_path, out.get("stats"))
         for out in outputs

@@ -9,9 +9,11 @@ build. Tracing is chosen per call (``waves=``) or for every run of a process wit
 import fcntl
 import hashlib
 import os
+import pickle
 import re
 import shutil
 import sys
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -315,6 +317,22 @@ class VerilatorBuild:
     def waves_path(self, test_dir):
         """The waveform a run in ``test_dir`` writes, or ``None`` for an untraced build."""
         return None if self.waves is None else Path(test_dir) / WAVE_FILES[self.waves]
+
+    def run_jobs(self, test_module, jobs, *, env, seed, jobs_var, results_var):
+        """Run ``test_module`` on a list of jobs in a fresh run directory under the build:
+        ``jobs`` are pickled to a file named to the testbench by the environment variable
+        ``jobs_var``, and the results it pickles to the file named by ``results_var`` are
+        returned with the run directory, as ``(results, run_dir)``."""
+        runs_dir = self.build_dir / "runs"
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=runs_dir))
+        jobs_path, results_path = run_dir / "jobs.pkl", run_dir / "results.pkl"
+        with open(jobs_path, "wb") as f:
+            pickle.dump(jobs, f)
+        env = {**env, jobs_var: str(jobs_path), results_var: str(results_path)}
+        self.run(test_module, extra_env=env, seed=seed, test_dir=run_dir)
+        with open(results_path, "rb") as f:
+            return pickle.load(f), run_dir
 
     def run(self, test_module, *, extra_env, seed, test_dir, testcase=None):
         """Run a cocotb test module on the built simulator; return the number of tests run.
