@@ -355,27 +355,20 @@ def test_p16_bit_exact(stall):
     results = run_tiles(dut, jobs, stall=stall, seed=13)
     check(results, jobs)
     # The golden outputs at PB = 8 differ somewhere: the test tells the two apart.
-    p8 = [
-        attention_tile(
-            job["q"],
-            job["k"],
-            job["v"],
-            **{k: job["params"][k] for k in MULTS},
-            out_zp=job["params"]["out_zp"],
-        )
-        for job in (jobs[0], jobs[-1])
-    ]
-    p16 = [
-        attention_tile(
-            job["q"],
-            job["k"],
-            job["v"],
-            **{k: job["params"][k] for k in MULTS},
-            out_zp=job["params"]["out_zp"],
-            p_bits=16,
-        )
-        for job in (jobs[0], jobs[-1])
-    ]
+    p8, p16 = (
+        [
+            attention_tile(
+                job["q"],
+                job["k"],
+                job["v"],
+                **{k: job["params"][k] for k in MULTS},
+                out_zp=job["params"]["out_zp"],
+                p_bits=p_bits,
+            )
+            for job in (jobs[0], jobs[-1])
+        ]
+        for p_bits in (8, 16)
+    )
     assert any((a != b).any() for a, b in zip(p8, p16, strict=True))
     if not stall:
         for job, (_, cycles) in zip(jobs, results, strict=True):
