@@ -1,5 +1,7 @@
-"""The descriptor check of the front end: a GEMM descriptor and the hardware's limits give one
-error code (docs/accelerator.md §2.3, "Error codes"), before any AXI traffic.
+"""The descriptor check of the front end: a descriptor and the hardware's limits give one
+error code (docs/accelerator.md §2.3, "Error codes"), before any AXI traffic. An ATTENTION
+descriptor (:data:`OPCODE_ATTENTION`) goes through the same checks, in the same order, with
+its own fields (:class:`Descriptor`).
 
 :func:`check_descriptor` is the reference that ``hdl.ctrl.desc_check.DescriptorCheck`` must
 equal code for code. The checks run in a fixed priority order (:data:`CHECK_ORDER`): the first
@@ -14,7 +16,7 @@ import enum
 from dataclasses import dataclass, field, fields
 from math import ceil
 
-from golden.errors import check_int
+from golden.errors import UsageValueError, check_int
 from golden.frontend import (
     BIAS_EN,
     MAC_KINDS,
@@ -49,20 +51,25 @@ class ErrorCode(enum.IntEnum):
 #: What each error code means (the documentation and the C header's comments).
 ERROR_DESCRIPTIONS = {
     ErrorCode.NONE: "none",
-    ErrorCode.DESC_ZERO_DIM: "M, K or N is 0",
+    ErrorCode.DESC_ZERO_DIM: "M, K or N is 0 (ATTENTION: Lq, d, Lk or DV)",
     ErrorCode.DESC_DIM_RANGE: "M or N above max_dim, or K above min(max_dim, max_k) (the "
-    "accumulator would no longer be exact)",
+    "accumulator would no longer be exact); ATTENTION: Lq above max_dim, d above max_d, Lk "
+    "above max_lk, DV above max_dv, or KEY_PAD above Lk",
     ErrorCode.DESC_ALIGN: "an A, B or C base address or stride (or B_TILE_STRIDE) is not a "
     "multiple of the bus width in bytes; QP_ADDR (when the QP table is used) is not a multiple "
-    "of max(16, bus bytes)",
+    "of max(16, bus bytes); ATTENTION: a Q, K, V or O base address or stride is not a "
+    "multiple of the bus width in bytes",
     ErrorCode.DESC_STRIDE: "a row stride is below the row's bytes (A: K; B: N, or tile_n when "
-    "packed; C: N times the output bytes), or B_TILE_STRIDE is below a packed panel's bytes",
+    "packed; C: N times the output bytes), or B_TILE_STRIDE is below a packed panel's bytes; "
+    "ATTENTION: Q or K stride below d, V or O stride below DV",
     ErrorCode.DESC_RANGE: "a tensor's extent base + (rows-1)*stride + row bytes passes 2^AW or "
     "leaves [MEM_BASE, MEM_LIMIT)",
     ErrorCode.DESC_QPARAM: "requantizing (INT8 without OUT_RAW): qmin > qmax, or, without "
-    "PER_CHANNEL_Q, Q_SHIFT outside [1, 62] or Q_MULT >= 2^31",
+    "PER_CHANNEL_Q, Q_SHIFT outside [1, 62] or Q_MULT >= 2^31; ATTENTION: SCALE_SHIFT or "
+    "Q_SHIFT outside [1, 62], SCALE_MULT or Q_MULT >= 2^31, or Q_ZP outside [-128, 127]",
     ErrorCode.BUSY: "START written while busy (the START is ignored)",
-    ErrorCode.DESC_OPCODE: "the CTRL opcode names an operation this hardware does not have",
+    ErrorCode.DESC_OPCODE: "the CTRL opcode names an operation this hardware does not have "
+    "(ATTENTION without an attention unit)",
     ErrorCode.AXI_RD_SLVERR: "a read burst answered SLVERR",
     ErrorCode.AXI_RD_DECERR: "a read burst answered DECERR",
     ErrorCode.AXI_WR_SLVERR: "a write burst answered SLVERR",
@@ -81,9 +88,11 @@ CHECK_ORDER = (
     ErrorCode.DESC_QPARAM,
 )
 
-#: CTRL.OPCODE values. Only GEMM exists; the field is reserved for the attention tile.
+#: CTRL.OPCODE values: a tiled GEMM, or attention (only on hardware built with an attention
+#: unit, :class:`AttentionConfig`).
 OPCODE_GEMM = 0
-OPCODES = (OPCODE_GEMM,)
+OPCODE_ATTENTION = 1
+OPCODES = (OPCODE_GEMM, OPCODE_ATTENTION)
 
 #: Largest max_dim: the 24-bit HWCFG3 field.
 MAX_DIM_LIMIT = (1 << 24) - 1
@@ -116,6 +125,13 @@ FIELD_RANGES = {
     "qmax": (-128, 127),
     "mem_base": _U64,
     "mem_limit": _U64,
+    "dv": _U32,
+    "v_stride": _U32,
+    "scale_mult": _U32,
+    "scale_shift": (0, 63),
+    "causal": (0, 1),
+    "causal_offset": (-(1 << 31), (1 << 31) - 1),
+    "key_pad": _U32,
 }
 
 
@@ -141,6 +157,15 @@ class Descriptor:
         Per-tensor requantization (docs/numerics.md §3.6).
     mem_base, mem_limit : int
         Every tensor must lie in ``[mem_base, mem_limit)``.
+    dv, v_stride, scale_mult, scale_shift, causal, causal_offset, key_pad : int
+        ATTENTION only (:data:`OPCODE_ATTENTION`), with the GEMM fields read as: ``m`` = Lq,
+        ``k`` = d, ``n`` = Lk; Q at ``a_addr``/``a_stride``, K at ``b_addr``/``b_stride``, V at
+        ``qp_addr``/``v_stride``, O at ``c_addr``/``c_stride``; ``scale_mult``/``scale_shift``
+        the softmax scale (Me, ne) and ``q_mult``/``q_shift``/``q_zp`` the output
+        requantization (Mo, no, z_o) of ``golden.attention.attention_tile``; ``causal`` with
+        ``causal_offset`` (key j is valid for query i iff ``j ≤ i + causal_offset``) and
+        ``key_pad`` (the last ``key_pad`` keys are padding). ``flags``, ``qmin``, ``qmax`` and
+        ``b_tile_stride`` are not used.
     """
 
     m: int = 1
@@ -163,12 +188,76 @@ class Descriptor:
     qmax: int = 127
     mem_base: int = 0
     mem_limit: int = (1 << 64) - 1
+    dv: int = 0
+    v_stride: int = 0
+    scale_mult: int = 0
+    scale_shift: int = 0
+    causal: int = 0
+    causal_offset: int = 0
+    key_pad: int = 0
 
     def __post_init__(self):
         for f in fields(self):
             object.__setattr__(
                 self, f.name, check_int(f.name, getattr(self, f.name), *FIELD_RANGES[f.name])
             )
+
+
+#: Largest ``block_lq``, ``max_d`` and ``max_dv`` of an attention unit (the tile's own limit).
+ATTENTION_DIM_LIMIT = 4096
+#: Largest ``block_lk`` (a 16-bit HWCFG4 field).
+ATTENTION_BLOCK_LK_LIMIT = (1 << 16) - 1
+#: Largest ``max_lk``: the longest key row the golden model keeps exact.
+ATTENTION_LK_LIMIT = 1 << 20
+
+
+@dataclass(frozen=True)
+class AttentionConfig:
+    """The attention unit of an accelerator (ATTENTION descriptors, docs/attention.md §6).
+
+    The unit runs one tile of up to ``block_lq`` query rows and ``block_lk`` keys at a time.
+    A descriptor's Lq is cut into query blocks of ``block_lq`` rows; a key row longer than
+    ``block_lk`` runs as key blocks of ``block_lk`` keys in the online mode (running max,
+    numerics §4.3), so its result is ``golden.attention.attention_tile(..., mode="online",
+    block=block_lk)``; a row of at most ``block_lk`` keys runs as one ``single`` tile.
+
+    Parameters
+    ----------
+    block_lq : int
+        Query rows per tile, 1 to 4096.
+    block_lk : int
+        Keys per tile, 1 to 65535.
+    max_lk : int or None
+        Longest key row (Lk) of a descriptor, ``block_lk`` to 2^20; ``None``: ``block_lk``.
+    max_d, max_dv : int
+        Largest d and dv, 1 to 4096.
+    p_bits : int
+        PB of the softmax, 8 or 16 (numerics §4.4).
+    """
+
+    block_lq: int = 64
+    block_lk: int = 256
+    max_lk: int | None = None
+    max_d: int = 128
+    max_dv: int = 128
+    p_bits: int = 8
+
+    def __post_init__(self):
+        check = object.__setattr__
+        check(self, "block_lq", check_int("block_lq", self.block_lq, 1, ATTENTION_DIM_LIMIT))
+        check(self, "block_lk", check_int("block_lk", self.block_lk, 1, ATTENTION_BLOCK_LK_LIMIT))
+        max_lk = self.block_lk if self.max_lk is None else self.max_lk
+        check(self, "max_lk", check_int("max_lk", max_lk, self.block_lk, ATTENTION_LK_LIMIT))
+        check(self, "max_d", check_int("max_d", self.max_d, 1, ATTENTION_DIM_LIMIT))
+        check(self, "max_dv", check_int("max_dv", self.max_dv, 1, ATTENTION_DIM_LIMIT))
+        if isinstance(self.p_bits, bool) or self.p_bits not in (8, 16):
+            raise UsageValueError(
+                f"p_bits must be one of 8, 16, got {self.p_bits!r}", parameter="p_bits"
+            )
+
+    def mode(self, lk):
+        """The tile mode a key row of ``lk`` keys runs in: ``single`` or ``online``."""
+        return "single" if lk <= self.block_lk else "online"
 
 
 @dataclass(frozen=True)
@@ -186,12 +275,15 @@ class DescriptorLimits:
         Largest M, K or N (HWCFG3), 1 to 2^24 − 1.
     frontend : FrontendConfig
         Bus width (alignment), address width (extents) and ``tile_n`` (packed B panels).
+    attention : AttentionConfig or None
+        The attention unit; ``None``: the hardware has none (ATTENTION gives DESC_OPCODE).
     """
 
     mac: str = "int8"
     max_k: int = 4096
     max_dim: int = DEFAULT_MAX_DIM
     frontend: FrontendConfig = field(default_factory=FrontendConfig)
+    attention: AttentionConfig | None = None
 
     def __post_init__(self):
         if self.mac not in MAC_KINDS:
@@ -200,6 +292,8 @@ class DescriptorLimits:
         object.__setattr__(self, "max_dim", check_int("max_dim", self.max_dim, 1, MAX_DIM_LIMIT))
         if not isinstance(self.frontend, FrontendConfig):
             raise TypeError(f"frontend must be a FrontendConfig, got {self.frontend!r}")
+        if self.attention is not None and not isinstance(self.attention, AttentionConfig):
+            raise TypeError(f"attention must be an AttentionConfig or None, got {self.attention!r}")
 
     @property
     def max_k_dim(self):
@@ -248,25 +342,41 @@ def b_packed(desc):
     return desc.b_tile_stride != 0
 
 
+def is_attention(desc):
+    """The descriptor is an ATTENTION descriptor (CTRL.OPCODE = :data:`OPCODE_ATTENTION`)."""
+    return desc.opcode == OPCODE_ATTENTION
+
+
 def tensor_extents(desc, limits):
     """The byte range ``[start, end)`` of each tensor the descriptor reads or writes.
 
-    ``end = base + (rows − 1)·stride + row bytes``. A: M rows of K bytes; B: K rows of N
-    bytes, or ``ceil(N / tile_n)`` panels of K rows of ``tile_n`` bytes each (a packed panel
+    ``end = base + (rows − 1)·stride + row bytes``. A GEMM: A: M rows of K bytes; B: K rows of
+    N bytes, or ``ceil(N / tile_n)`` panels of K rows of ``tile_n`` bytes each (a packed panel
     is read whole); C: M rows of ``N·output_bytes``; QP (when used): N records of 16 bytes.
+    ATTENTION (int8 throughout): Q: Lq rows of d bytes; K: Lk rows of d bytes; V: Lk rows of
+    DV bytes; O: Lq rows of DV bytes.
 
     Parameters
     ----------
     desc : Descriptor
-        With M, K, N ≥ 1.
+        With M, K, N (and DV for ATTENTION) ≥ 1.
     limits : DescriptorLimits
 
     Returns
     -------
     dict
-        ``{"a": (start, end), "b": …, "c": …}`` and ``"qp"`` when the QP table is used.
+        GEMM: ``{"a": (start, end), "b": …, "c": …}`` and ``"qp"`` when the QP table is used;
+        ATTENTION: ``{"q": …, "k": …, "v": …, "o": …}``.
     """
     m, k, n = desc.m, desc.k, desc.n
+    if is_attention(desc):
+        lq, d, lk, dv = m, k, n, desc.dv
+        return {
+            "q": (desc.a_addr, desc.a_addr + (lq - 1) * desc.a_stride + d),
+            "k": (desc.b_addr, desc.b_addr + (lk - 1) * desc.b_stride + d),
+            "v": (desc.qp_addr, desc.qp_addr + (lk - 1) * desc.v_stride + dv),
+            "o": (desc.c_addr, desc.c_addr + (lq - 1) * desc.c_stride + dv),
+        }
     extents = {"a": (desc.a_addr, desc.a_addr + (m - 1) * desc.a_stride + k)}
     if b_packed(desc):
         tile_n = limits.frontend.tile_n
@@ -283,19 +393,43 @@ def tensor_extents(desc, limits):
 
 
 def _bad_opcode(desc, limits):
+    if is_attention(desc):
+        return limits.attention is None
     return desc.opcode not in OPCODES
 
 
 def _zero_dim(desc, limits):
-    return 0 in (desc.m, desc.k, desc.n)
+    dims = (desc.m, desc.k, desc.n, desc.dv) if is_attention(desc) else (desc.m, desc.k, desc.n)
+    return 0 in dims
 
 
 def _dim_range(desc, limits):
+    if is_attention(desc):
+        att = limits.attention
+        return (
+            desc.m > limits.max_dim
+            or desc.k > att.max_d
+            or desc.n > att.max_lk
+            or desc.dv > att.max_dv
+            or desc.key_pad > desc.n
+        )
     return max(desc.m, desc.n) > limits.max_dim or desc.k > limits.max_k_dim
 
 
 def _misaligned(desc, limits):
     beat = limits.beat_bytes
+    if is_attention(desc):
+        values = (
+            desc.a_addr,
+            desc.a_stride,
+            desc.b_addr,
+            desc.b_stride,
+            desc.qp_addr,
+            desc.v_stride,
+            desc.c_addr,
+            desc.c_stride,
+        )
+        return any(v % beat for v in values)
     values = (
         desc.a_addr,
         desc.a_stride,
@@ -311,6 +445,9 @@ def _misaligned(desc, limits):
 
 
 def _short_stride(desc, limits):
+    if is_attention(desc):
+        d, dv = desc.k, desc.dv
+        return desc.a_stride < d or desc.b_stride < d or desc.v_stride < dv or desc.c_stride < dv
     if desc.a_stride < desc.k:
         return True
     if desc.c_stride < desc.n * output_bytes(desc.flags, limits.mac):
@@ -328,14 +465,27 @@ def _out_of_range(desc, limits):
     return False
 
 
+def _bad_shift(shift):
+    return not SHIFT_MIN <= shift <= SHIFT_MAX
+
+
 def _bad_qparams(desc, limits):
+    if is_attention(desc):
+        # The softmax scale (Me, ne) and the output requantization (Mo, no, z_o).
+        return (
+            _bad_shift(desc.scale_shift)
+            or _bad_shift(desc.q_shift)
+            or desc.scale_mult > MULT_MAX
+            or desc.q_mult > MULT_MAX
+            or not -128 <= desc.q_zp <= 127
+        )
     if not requantizes(desc.flags, limits.mac):
         return False
     if desc.qmin > desc.qmax:
         return True
     if desc.flags & PER_CHANNEL_Q:
         return False  # the records' M and n are checked when they are loaded
-    return not SHIFT_MIN <= desc.q_shift <= SHIFT_MAX or desc.q_mult > MULT_MAX
+    return _bad_shift(desc.q_shift) or desc.q_mult > MULT_MAX
 
 
 _CHECKS = {

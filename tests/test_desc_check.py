@@ -9,7 +9,13 @@ import dataclasses
 import pytest
 from amaranth.hdl import Module
 from amaranth.sim import Simulator
-from descriptor_cases import CASES, LIMITS, random_descriptors
+from descriptor_cases import (
+    ATT_LIMITS,
+    CASES,
+    LIMITS,
+    random_attention_descriptors,
+    random_descriptors,
+)
 
 from golden.descriptor import CHECK_ORDER, ErrorCode, check_descriptor
 from golden.frontend import FrontendConfig
@@ -19,6 +25,8 @@ from hdl.ctrl.regs import desc_layout, descriptor_limits
 
 #: Random descriptors per limits; each check must have decided at least MIN_PER_CODE of them.
 RANDOM_COUNT = 1500
+#: Random ATTENTION descriptors per limits with an attention unit.
+ATT_RANDOM_COUNT = 2000
 MIN_PER_CODE = 8
 
 
@@ -73,6 +81,21 @@ def test_desc_check_random(limits_key, seed):
     # The stimulus must reach every check (DESC_QPARAM needs an INT8 array).
     needed = [c for c in CHECK_ORDER if limits.mac == "int8" or c != ErrorCode.DESC_QPARAM]
     for code in [ErrorCode.NONE, *needed]:
+        assert seen[code] >= MIN_PER_CODE, f"only {seen[code]} descriptors gave {code.name}"
+
+
+@pytest.mark.parametrize("limits_key", ATT_LIMITS)
+def test_desc_check_attention_random(limits_key, seed):
+    """Random ATTENTION descriptors near every check's edges, code for code with golden."""
+    limits = LIMITS[limits_key]
+    descriptors = random_attention_descriptors(seed, limits, ATT_RANDOM_COUNT)
+    codes = run_pipeline(limits, descriptors)
+    seen = collections.Counter()
+    for i, (desc, got) in enumerate(zip(descriptors, codes, strict=True)):
+        want = check_descriptor(desc, limits)
+        assert got == want, f"descriptor {i} (seed={seed}): {describe(desc, got, want)}"
+        seen[want] += 1
+    for code in [ErrorCode.NONE, *CHECK_ORDER]:
         assert seen[code] >= MIN_PER_CODE, f"only {seen[code]} descriptors gave {code.name}"
 
 

@@ -5,13 +5,15 @@ independent oracle that walks the rows of each tensor."""
 import dataclasses
 
 import pytest
-from descriptor_cases import BASE, CASES, INT8, LIMITS
+from descriptor_cases import ATT, ATT_128, ATT_CASES, BASE, CASES, INT8, LIMITS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from golden.descriptor import (
     CHECK_ORDER,
     ERROR_DESCRIPTIONS,
+    OPCODE_ATTENTION,
+    AttentionConfig,
     Descriptor,
     DescriptorLimits,
     ErrorCode,
@@ -54,6 +56,27 @@ def test_golden_descriptor_cases_cover_every_check():
         "range-over-qparam",
     ):
         assert high in names
+
+
+def test_golden_descriptor_attention_cases_cover_every_check():
+    """The same for ATTENTION: every check decides some case, each neighbouring pair of the
+    priority order has a case where both fail, and an attention descriptor on hardware
+    without the unit is DESC_OPCODE."""
+    codes = {expected for *_, expected in ATT_CASES}
+    assert set(CHECK_ORDER) | {ErrorCode.NONE} <= codes
+    names = {name for name, *_ in ATT_CASES}
+    for high in (
+        "att-opcode-15-over-zero-dim",
+        "att-without-unit-over-zero-dim",
+        "att-zero-over-dim-range",
+        "att-dim-range-over-align",
+        "att-align-over-stride",
+        "att-stride-over-range",
+        "att-range-over-qparam",
+    ):
+        assert high in names
+    without_unit = [lk for name, lk, *_ in ATT_CASES if name.startswith("att-without-unit")]
+    assert without_unit and all(LIMITS[lk].attention is None for lk in without_unit)
 
 
 def test_golden_descriptor_codes_match_frontend_table():
@@ -155,6 +178,33 @@ def test_golden_descriptor_extents():
     assert extents["qp"] == (0x5_0000, 0x5_0000 + 130 * QP_RECORD_BYTES)
 
 
+def test_golden_descriptor_attention_extents():
+    """ATTENTION's four tensors, worked by hand: Q Lq×d, K Lk×d, V Lk×DV at QP_ADDR, O Lq×DV
+    at C_ADDR; FLAGS (a QP table, OUT_RAW) and B_TILE_STRIDE change nothing."""
+    expected = {
+        "q": (0x1000, 0x1000 + 15 * 64 + 64),
+        "k": (0x2_0000, 0x2_0000 + 127 * 64 + 64),
+        "v": (0x3_0000, 0x3_0000 + 127 * 32 + 32),
+        "o": (0x4_0000, 0x4_0000 + 15 * 32 + 32),
+    }
+    assert tensor_extents(ATT, ATT_128) == expected
+    odd = dataclasses.replace(ATT, flags=BIAS_EN | OUT_RAW | PER_CHANNEL_Q, b_tile_stride=4096)
+    assert tensor_extents(odd, ATT_128) == expected
+
+
+def test_golden_descriptor_attention_without_unit_only_opcode():
+    """Without an attention unit only the opcode decides: GEMM codes are the same with and
+    without the unit, and ATTENTION is DESC_OPCODE whatever its fields."""
+    for _name, lk, desc, _expected in CASES:
+        limits = LIMITS[lk]
+        if desc.opcode == OPCODE_ATTENTION:
+            bare = dataclasses.replace(limits, attention=None)
+            assert check_descriptor(desc, bare) == ErrorCode.DESC_OPCODE
+        elif limits.attention is None:
+            unit = dataclasses.replace(limits, attention=AttentionConfig())
+            assert check_descriptor(desc, unit) == check_descriptor(desc, limits)
+
+
 # --- DESC_RANGE against row-by-row enumeration ---------------------------------------------
 
 AW32 = DescriptorLimits(mac="int8", frontend=FrontendConfig(data_width=64, tile_n=16))
@@ -234,4 +284,71 @@ def test_golden_descriptor_range_equals_row_walk(desc):
     assert code in (ErrorCode.NONE, ErrorCode.DESC_RANGE)
     end = min(desc.mem_limit, AW32.addr_limit)
     outside = any(start < desc.mem_base or stop > end for start, stop in _touched(desc, AW32))
+    assert (code == ErrorCode.DESC_RANGE) == outside
+
+
+ATT32 = dataclasses.replace(AW32, attention=AttentionConfig(block_lk=8, max_lk=40, max_d=40))
+
+
+def _touched_attention(desc):
+    """The rows of Q, K, V and O, one by one (V at QP_ADDR, O at C_ADDR)."""
+    return (
+        _rows(desc.a_addr, desc.m, desc.a_stride, desc.k)
+        + _rows(desc.b_addr, desc.n, desc.b_stride, desc.k)
+        + _rows(desc.qp_addr, desc.n, desc.v_stride, desc.dv)
+        + _rows(desc.c_addr, desc.m, desc.c_stride, desc.dv)
+    )
+
+
+@st.composite
+def small_attention_descriptors(draw):
+    beat = ATT32.beat_bytes
+    lq, d, lk, dv = (draw(st.integers(1, 40)) for _ in range(4))
+
+    def stride(row):
+        return -(-row // beat) * beat + beat * draw(st.integers(0, 3))
+
+    top = 1 << 32
+
+    def base():
+        near = draw(st.sampled_from([0, top - 4096, top - 64 * beat, 0x1000]))
+        return near + beat * draw(st.integers(0, 300))
+
+    mem_base = beat * draw(st.integers(0, 1 << 28))
+    limits = [top, top - beat * draw(st.integers(0, 64)), (1 << 64) - 1]
+    limits.append(mem_base + beat * draw(st.integers(0, 1 << 12)))
+    return Descriptor(
+        opcode=OPCODE_ATTENTION,
+        m=lq,
+        k=d,
+        n=lk,
+        dv=dv,
+        key_pad=draw(st.integers(0, lk)),
+        a_addr=base(),
+        a_stride=stride(d),
+        b_addr=base(),
+        b_stride=stride(d),
+        qp_addr=base(),
+        v_stride=stride(dv),
+        c_addr=base(),
+        c_stride=stride(dv),
+        scale_mult=1,
+        scale_shift=1,
+        q_mult=1,
+        q_shift=1,
+        mem_base=mem_base,
+        mem_limit=draw(st.sampled_from(limits)),
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(small_attention_descriptors())
+def test_golden_descriptor_attention_range_equals_row_walk(desc):
+    """ATTENTION's DESC_RANGE (or NONE) exactly when a Q, K, V or O row leaves
+    [MEM_BASE, min(MEM_LIMIT, 2^32))."""
+    code = check_descriptor(desc, ATT32)
+    assert code in (ErrorCode.NONE, ErrorCode.DESC_RANGE)
+    end = min(desc.mem_limit, ATT32.addr_limit)
+    touched = _touched_attention(desc)
+    outside = any(start < desc.mem_base or stop > end for start, stop in touched)
     assert (code == ErrorCode.DESC_RANGE) == outside

@@ -61,6 +61,17 @@ FRONTEND_MAP = {
     "MEM_BASE_HI": (0x0A4, "RW", 0),
     "MEM_LIMIT_LO": (0x0A8, "RW", 0xFFFF_FFFF),
     "MEM_LIMIT_HI": (0x0AC, "RW", 0xFFFF_FFFF),
+    # The ATTENTION descriptor's own fields (docs/attention.md §6) and the unit's limits.
+    "HWCFG4": (0x018, "RO", None),
+    "HWCFG5": (0x01C, "RO", None),
+    "HWCFG6": (0x038, "RO", None),
+    "DV": (0x0B0, "RW", 0),
+    "V_STRIDE": (0x0B4, "RW", 0),
+    "SCALE_MULT": (0x0B8, "RW", 0),
+    "SCALE_SHIFT": (0x0BC, "RW", 0),
+    "ATT_MASK": (0x0C0, "RW", 0),
+    "CAUSAL_OFFSET": (0x0C4, "RW", 0),
+    "KEY_PAD": (0x0C8, "RW", 0),
 }
 for _i, _name in enumerate(
     ["CYCLES", "ARRAY_BUSY", "STALL_OPERAND", "STALL_OUTPUT", "RD_BYTES", "WR_BYTES", "MACS"]
@@ -86,6 +97,11 @@ FRONTEND_FIELDS = {
               "BIAS_EN": (3, 3), "OUT_FP8": (4, 4)},
     "Q_SHIFT": {"SHIFT": (5, 0)},
     "Q_CLAMP": {"QMIN": (7, 0), "QMAX": (15, 8)},
+    "HWCFG4": {"ATT_BLOCK_LQ": (15, 0), "ATT_BLOCK_LK": (31, 16)},
+    "HWCFG5": {"ATT_MAX_D": (15, 0), "ATT_MAX_DV": (31, 16)},
+    "HWCFG6": {"ATT_MAX_LK": (23, 0), "ATT_P_BITS": (31, 24)},
+    "SCALE_SHIFT": {"SHIFT": (5, 0)},
+    "ATT_MASK": {"CAUSAL": (0, 0)},
 }  # fmt: skip
 
 
@@ -102,7 +118,7 @@ def test_regs_lookup_and_constants():
     assert REGS.CTRL.offset == 0x020
     assert (REGS.CTRL.START.mask, REGS.CTRL.START.shift) == (1, 0)
     assert (REGS.STATUS.ERR_CODE.mask, REGS.STATUS.ERR_CODE.shift) == (0xFF00, 8)
-    assert REGS.at(0x9F) is REGS.Q_CLAMP and REGS.at(0x018) is None
+    assert REGS.at(0x9F) is REGS.Q_CLAMP and REGS.at(0x03C) is None
     assert "CTRL" in REGS and len(REGS) == len(FRONTEND_MAP)
     assert REGS.CTRL.storage_mask == 0x3F0  # OPCODE and the enables, not START/ABORT
     with pytest.raises(AttributeError, match="no register named 'CTLR'"):

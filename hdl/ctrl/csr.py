@@ -120,6 +120,8 @@ class AxiLiteCsr(wiring.Component):
         Published in VERSION and HWCFG0–3.
     max_dim : int
         HWCFG3.MAX_DIM, the largest M, K or N, 1 to 2^24 − 1.
+    attention : golden.descriptor.AttentionConfig or None
+        The attention unit, published in HWCFG4–6 (all 0 without one).
 
     Members
     -------
@@ -145,9 +147,11 @@ class AxiLiteCsr(wiring.Component):
         If a configuration value does not fit its HWCFG field (e.g. ``acc_width`` above 127).
     """
 
-    def __init__(self, array_config, frontend_config, *, max_dim=DEFAULT_MAX_DIM):
+    def __init__(self, array_config, frontend_config, *, max_dim=DEFAULT_MAX_DIM, attention=None):
         check_accelerator_configs(array_config, frontend_config)
-        self._hwcfg = hwcfg_values(array_config, frontend_config, max_dim=max_dim)
+        self._hwcfg = hwcfg_values(
+            array_config, frontend_config, max_dim=max_dim, attention=attention
+        )
         self._array_config = array_config
         self._frontend_config = frontend_config
         super().__init__(
@@ -174,7 +178,7 @@ class AxiLiteCsr(wiring.Component):
 
     @property
     def hwcfg(self):
-        """``{register name: word}`` of the configuration registers (ID, VERSION, HWCFG0–3)."""
+        """``{register name: word}`` of the configuration registers (ID, VERSION, HWCFG0–6)."""
         return dict(self._hwcfg)
 
     def elaborate(self, platform):

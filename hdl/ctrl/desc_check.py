@@ -1,12 +1,19 @@
-"""The descriptor check: a latched descriptor gives its error code before any AXI traffic
-(accelerator §2.3 "Error codes", §3.2). The reference is :func:`golden.descriptor.check_descriptor`.
+"""The descriptor check: a latched GEMM or ATTENTION descriptor gives its error code before
+any AXI traffic (accelerator §2.3 "Error codes", §3.2). The reference is
+:func:`golden.descriptor.check_descriptor`.
 """
 
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.descriptor import CHECK_ORDER, OPCODES, DescriptorLimits, ErrorCode
+from golden.descriptor import (
+    CHECK_ORDER,
+    OPCODE_ATTENTION,
+    OPCODES,
+    DescriptorLimits,
+    ErrorCode,
+)
 from golden.frontend import BIAS_EN, OUT_FP8, OUT_RAW, PER_CHANNEL_Q, QP_RECORD_BYTES
 from golden.requant import SHIFT_MAX, SHIFT_MIN
 from hdl.ctrl.regs import desc_layout
@@ -21,6 +28,11 @@ CHECK_LATENCY = 7
 
 def _bit(flag):
     return flag.bit_length() - 1
+
+
+def _bad_shift(shift):
+    """A requantization shift outside ``[SHIFT_MIN, SHIFT_MAX]``."""
+    return (shift < SHIFT_MIN) | (shift > SHIFT_MAX)
 
 
 def reciprocal(divisor, bits):
@@ -97,15 +109,25 @@ class DescriptorCheck(wiring.Component):
     - cycle 5: the ends; cycle 6: the ends against 2^AW and MEM_LIMIT;
     - cycle 7: the first failing check's code.
 
-    Dimensions enter the multipliers with ``max_dim.bit_length()`` bits only: a wider value
-    already fails DESC_DIM_RANGE, which has priority, so the narrowed extents are exact
+    An ATTENTION descriptor (only with ``limits.attention``; without it, it is DESC_OPCODE)
+    has its own rules for each check (:func:`golden.descriptor.check_descriptor`) and puts its
+    four tensors in the same four extent slots, selected by the opcode in cycle 0: A holds Q
+    (Lq rows of d bytes), B holds K (Lk rows of d bytes, never packed), C holds O (Lq rows of
+    DV bytes) and the QP slot holds V (Lk rows of DV bytes at QP_ADDR), whose
+    ``(Lk−1)·V_STRIDE`` has a fifth product, zero for a GEMM. Without an attention unit none
+    of this logic is generated.
+
+    Dimensions enter the multipliers with the fewest bits that hold every value passing
+    DESC_DIM_RANGE: ``max_dim.bit_length()`` for a GEMM's M, K and N and for Lq, and with an
+    attention unit also those of ``max_d`` (d), ``max_lk`` (Lk) and ``max_dv`` (DV). A wider
+    value already fails DESC_DIM_RANGE, which has priority, so the narrowed extents are exact
     whenever they decide the code.
 
     Parameters
     ----------
     limits : golden.descriptor.DescriptorLimits
-        The MAC kind, ``max_k``, ``max_dim`` and front-end configuration (see
-        :func:`hdl.ctrl.regs.descriptor_limits`).
+        The MAC kind, ``max_k``, ``max_dim``, front-end configuration and attention unit
+        (see :func:`hdl.ctrl.regs.descriptor_limits`).
 
     Members
     -------
@@ -134,9 +156,9 @@ class DescriptorCheck(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         lim = self._limits
+        att = lim.attention
         d = self.desc
         int8 = lim.mac == "int8"
-        dim_bits = lim.max_dim.bit_length()
         tile_n = lim.frontend.tile_n
 
         flag = {f: d.flags[_bit(f)] for f in (OUT_RAW, OUT_FP8, PER_CHANNEL_Q, BIAS_EN)}
@@ -148,32 +170,35 @@ class DescriptorCheck(wiring.Component):
             requant = uses_qp = 0  # FP8 never requantizes; the INT8 flags are ignored
             out_word = ~flag[OUT_FP8]  # binary32 outputs, else E4M3
 
-        # Narrowed dimensions (see the class docstring) and their row counts minus one.
-        m_dim, k_dim, n_dim = d.m[:dim_bits], d.k[:dim_bits], d.n[:dim_bits]
-        m_less, k_less, n_less = ((x - 1)[:dim_bits] for x in (m_dim, k_dim, n_dim))
+        # Narrowed dimensions (see the class docstring) and their row counts minus one. Each
+        # width holds the largest value that passes DESC_DIM_RANGE for either opcode.
+        dim_bits = lim.max_dim.bit_length()
+        m_bits = k_bits = n_bits = dim_bits
+        if att is not None:
+            k_bits = max(dim_bits, att.max_d.bit_length())
+            n_bits = max(dim_bits, att.max_lk.bit_length())
+        m_dim, k_dim, n_dim = d.m[:m_bits], d.k[:k_bits], d.n[:n_bits]
+        m_less, k_less, n_less = (
+            (x - 1)[:bits] for x, bits in ((m_dim, m_bits), (k_dim, k_bits), (n_dim, n_bits))
+        )
 
         # --- cycle 0: the checks without products -------------------------------------------
+        # Without an attention unit nothing below depends on the ATTENTION fields.
+        is_att = (d.opcode == OPCODE_ATTENTION) if att is not None else 0
         bad_opcode = 1
         for opcode in OPCODES:
-            bad_opcode = bad_opcode & (d.opcode != opcode)
+            if opcode != OPCODE_ATTENTION or att is not None:
+                bad_opcode = bad_opcode & (d.opcode != opcode)
         zero_dim = (d.m == 0) | (d.k == 0) | (d.n == 0)
         dim_range = (d.m > lim.max_dim) | (d.n > lim.max_dim) | (d.k > lim.max_k_dim)
 
         beat_bits = lim.beat_bytes.bit_length() - 1
         qp_bits = lim.qp_alignment.bit_length() - 1
-        strides = (
-            d.a_addr,
-            d.a_stride,
-            d.b_addr,
-            d.b_stride,
-            d.b_tile_stride,
-            d.c_addr,
-            d.c_stride,
-        )
+        common = (d.a_addr, d.a_stride, d.b_addr, d.b_stride, d.c_addr, d.c_stride)
         misaligned = 0
-        for value in strides:
+        for value in common:
             misaligned = misaligned | value[:beat_bits].any()
-        misaligned = misaligned | (uses_qp & d.qp_addr[:qp_bits].any())
+        gemm_misaligned = d.b_tile_stride[:beat_bits].any() | (uses_qp & d.qp_addr[:qp_bits].any())
 
         packed = d.b_tile_stride.any()
         c_row = Mux(out_word, n_dim << 2, n_dim)
@@ -185,17 +210,9 @@ class DescriptorCheck(wiring.Component):
         )
 
         bad_qparams = requant & (
-            (d.qmin > d.qmax)
-            | (
-                ~flag[PER_CHANNEL_Q]
-                & ((d.q_shift < SHIFT_MIN) | (d.q_shift > SHIFT_MAX) | d.q_mult[31])
-            )
+            (d.qmin > d.qmax) | (~flag[PER_CHANNEL_Q] & (_bad_shift(d.q_shift) | d.q_mult[31]))
         )
-        used = {"a": 1, "b": 1, "c": 1, "qp": uses_qp}
-        bases = {"a": d.a_addr, "b": d.b_addr, "c": d.c_addr, "qp": d.qp_addr}
-        below = 0
-        for name, base in bases.items():
-            below = below | (used[name] & (base < d.mem_base))
+        used_qp = uses_qp
         # The end of each tensor minus its product term: base plus the last row's bytes.
         offsets = {
             "a": d.a_addr + k_dim,
@@ -204,13 +221,68 @@ class DescriptorCheck(wiring.Component):
             "c": d.c_addr + c_row,
             "qp": d.qp_addr + n_dim * QP_RECORD_BYTES,
         }
+        b_rows_less = k_less
+
+        if att is not None:
+            # ATTENTION reads its fields into the same four slots: a = Q (Lq rows of d bytes,
+            # as A), b = K (Lk rows of d bytes, never packed), c = O (Lq rows of DV bytes) and
+            # qp = V (Lk rows of DV bytes, with a product of its own).
+            dv_dim = d.dv[: att.max_dv.bit_length()]
+            zero_dim = zero_dim | (is_att & (d.dv == 0))
+            dim_range = Mux(
+                is_att,
+                (d.m > lim.max_dim)
+                | (d.k > att.max_d)
+                | (d.n > att.max_lk)
+                | (d.dv > att.max_dv)
+                | (d.key_pad > d.n),
+                dim_range,
+            )
+            att_misaligned = d.qp_addr[:beat_bits].any() | d.v_stride[:beat_bits].any()
+            misaligned = misaligned | Mux(is_att, att_misaligned, gemm_misaligned)
+            short_stride_now = Mux(
+                is_att,
+                (d.a_stride < d.k) | (d.b_stride < d.k) | (d.v_stride < d.dv) | (d.c_stride < d.dv),
+                short_stride_now,
+            )
+            att_qparams = (
+                _bad_shift(d.scale_shift)
+                | _bad_shift(d.q_shift)
+                | d.scale_mult[31]
+                | d.q_mult[31]
+                | (d.q_zp < -128)
+                | (d.q_zp > 127)
+            )
+            bad_qparams = Mux(is_att, att_qparams, bad_qparams)
+            packed = packed & ~is_att
+            used_qp = is_att | uses_qp
+            offsets["b"] = d.b_addr + Mux(is_att, k_dim, Mux(packed, tile_n, n_dim))
+            offsets["c"] = d.c_addr + Mux(is_att, dv_dim, c_row)
+            offsets["qp"] = d.qp_addr + Mux(is_att, dv_dim, n_dim * QP_RECORD_BYTES)
+            b_rows_less = Mux(is_att, n_less, k_less)
+        else:
+            misaligned = misaligned | gemm_misaligned
+
+        used = {"a": 1, "b": 1, "c": 1, "qp": used_qp}
+        bases = {"a": d.a_addr, "b": d.b_addr, "c": d.c_addr, "qp": d.qp_addr}
+        below = 0
+        for name, base in bases.items():
+            below = below | (used[name] & (base < d.mem_base))
 
         # --- cycles 1–3: products -------------------------------------------------------------
-        panels_less = _floor_div(n_less, tile_n)
+        # Only a GEMM has panels: its N fits max_dim's bits whenever DIM_RANGE passes.
+        panels_less = _floor_div(n_less[:dim_bits], tile_n)
         a_product = _pipelined_product(m, m_less, d.a_stride, name="a_rows")
-        b_product = _pipelined_product(m, k_less, d.b_stride, name="b_rows")
+        b_product = _pipelined_product(m, b_rows_less, d.b_stride, name="b_rows")
         panels_product = _pipelined_product(m, panels_less, d.b_tile_stride, name="b_panels")
         c_product = _pipelined_product(m, m_less, d.c_stride, name="c_rows")
+        if att is not None:
+            # V's (Lk−1)·v_stride, zero for a GEMM (its QP records need no product).
+            v_rows_less = Mux(is_att, n_less, 0)
+            v_product = _pipelined_product(m, v_rows_less, d.v_stride, name="v_rows")
+            qp_sum = _delay(m, v_product, 1, name="qp_sum")
+        else:
+            qp_sum = 0
 
         # --- cycle 4: packed B's sum and panel size -------------------------------------------
         packed_3 = _delay(m, packed, 3, name="packed")
@@ -229,7 +301,7 @@ class DescriptorCheck(wiring.Component):
             "a": _delay(m, a_product, 1, name="a_sum"),
             "b": b_sum,
             "c": _delay(m, c_product, 1, name="c_sum"),
-            "qp": 0,
+            "qp": qp_sum,
         }
 
         # --- cycle 5: the ends ----------------------------------------------------------------
@@ -242,7 +314,7 @@ class DescriptorCheck(wiring.Component):
 
         # --- cycle 6: the ends against the limits --------------------------------------------
         mem_limit_5 = _delay(m, d.mem_limit, 5, name="mem_limit")
-        uses_qp_5 = _delay(m, uses_qp, 5, name="uses_qp")
+        uses_qp_5 = _delay(m, used_qp, 5, name="uses_qp")
         outside = 0
         for name, end in ends.items():
             beyond = (end > lim.addr_limit) | (end > mem_limit_5)

@@ -18,6 +18,7 @@ from golden.descriptor import (
     CHECK_ORDER,
     DEFAULT_MAX_DIM,
     ERROR_DESCRIPTIONS,
+    OPCODE_ATTENTION,
     OPCODE_GEMM,
     Descriptor,
     DescriptorLimits,
@@ -31,6 +32,7 @@ __all__ = [
     "ERROR_DESCRIPTIONS",
     "ID_VALUE",
     "MAC_KIND_CODES",
+    "OPCODE_ATTENTION",
     "OPCODE_GEMM",
     "PERF_COUNTERS",
     "REGS",
@@ -429,6 +431,28 @@ REGS = RegisterMap(
             ),
         ),
         Register(
+            "HWCFG4",
+            0x018,
+            RO,
+            None,
+            "attention unit: tile size (0: no attention unit)",
+            (
+                Field("ATT_BLOCK_LQ", 15, 0, "query rows per attention tile (0: no unit)"),
+                Field("ATT_BLOCK_LK", 31, 16, "keys per attention tile (the online key block)"),
+            ),
+        ),
+        Register(
+            "HWCFG5",
+            0x01C,
+            RO,
+            None,
+            "attention unit: head sizes",
+            (
+                Field("ATT_MAX_D", 15, 0, "largest d"),
+                Field("ATT_MAX_DV", 31, 16, "largest dv"),
+            ),
+        ),
+        Register(
             "CTRL",
             0x020,
             RW,
@@ -492,6 +516,17 @@ REGS = RegisterMap(
         ),
         _word("ERR_ADDR_LO", 0x030, RO, 0, "address of the first failing AR/AW, bits [31:0]"),
         _word("ERR_ADDR_HI", 0x034, RO, 0, "address of the first failing AR/AW, bits [63:32]"),
+        Register(
+            "HWCFG6",
+            0x038,
+            RO,
+            None,
+            "attention unit: key rows",
+            (
+                Field("ATT_MAX_LK", 23, 0, "longest key row Lk"),
+                Field("ATT_P_BITS", 31, 24, "PB of the softmax numerator P (8 or 16)"),
+            ),
+        ),
         _word("M", 0x040, RW, 0, "M: rows of A and C, 1 to max_dim", desc="m"),
         _word("K", 0x044, RW, 0, "K: reduction length, 1 to min(max_dim, max_k)", desc="k"),
         _word("N", 0x048, RW, 0, "N: columns of B and C, 1 to max_dim", desc="n"),
@@ -570,6 +605,56 @@ REGS = RegisterMap(
         ),
         *_address("MEM_BASE", 0x0A0, "lowest address a tensor may use"),
         *_address("MEM_LIMIT", 0x0A8, "end (exclusive) of the memory tensors may use", _WORD_MASK),
+        _word("DV", 0x0B0, RW, 0, "ATTENTION: dv, columns of V and O", desc="dv"),
+        _word(
+            "V_STRIDE",
+            0x0B4,
+            RW,
+            0,
+            "ATTENTION: bytes between rows of V (V at QP_ADDR), at least dv",
+            desc="v_stride",
+        ),
+        _word(
+            "SCALE_MULT",
+            0x0B8,
+            RW,
+            0,
+            "ATTENTION: softmax scale multiplier Me, below 2^31",
+            desc="scale_mult",
+        ),
+        Register(
+            "SCALE_SHIFT",
+            0x0BC,
+            RW,
+            0,
+            "ATTENTION: softmax scale right shift",
+            (Field("SHIFT", 5, 0, "ne, 1 to 62", desc="scale_shift"),),
+        ),
+        Register(
+            "ATT_MASK",
+            0x0C0,
+            RW,
+            0,
+            "ATTENTION: mask mode",
+            (Field("CAUSAL", 0, 0, "causal mask (with CAUSAL_OFFSET)", desc="causal"),),
+        ),
+        _word(
+            "CAUSAL_OFFSET",
+            0x0C4,
+            RW,
+            0,
+            "ATTENTION: key j is valid for query i iff j <= i + CAUSAL_OFFSET (int32)",
+            desc="causal_offset",
+            sign=1,
+        ),
+        _word(
+            "KEY_PAD",
+            0x0C8,
+            RW,
+            0,
+            "ATTENTION: padding keys at the end of the row (keys j >= Lk - KEY_PAD are masked)",
+            desc="key_pad",
+        ),
         *_perf_registers(),
     ]
 )
@@ -623,17 +708,19 @@ def descriptor_from_registers(words):
     return Descriptor(**values)
 
 
-def descriptor_limits(array_config, frontend_config, *, max_dim=DEFAULT_MAX_DIM):
-    """The :class:`~golden.descriptor.DescriptorLimits` of an array behind a front end."""
+def descriptor_limits(array_config, frontend_config, *, max_dim=DEFAULT_MAX_DIM, attention=None):
+    """The :class:`~golden.descriptor.DescriptorLimits` of an array behind a front end, with
+    the attention unit ``attention`` (an :class:`~golden.descriptor.AttentionConfig`) if any."""
     return DescriptorLimits(
         mac=array_config.mac,
         max_k=array_config.max_k,
         max_dim=max_dim,
         frontend=frontend_config,
+        attention=attention,
     )
 
 
-def hwcfg_values(array_config, frontend_config, *, max_dim=DEFAULT_MAX_DIM):
+def hwcfg_values(array_config, frontend_config, *, max_dim=DEFAULT_MAX_DIM, attention=None):
     """Words of the configuration registers: ``{"ID": …, "VERSION": …, "HWCFG0": …, …}``.
 
     Raises
@@ -644,7 +731,7 @@ def hwcfg_values(array_config, frontend_config, *, max_dim=DEFAULT_MAX_DIM):
     """
     from hdl.generate import GENERATOR_VERSION
 
-    limits = descriptor_limits(array_config, frontend_config, max_dim=max_dim)
+    limits = descriptor_limits(array_config, frontend_config, max_dim=max_dim, attention=attention)
     major, minor, patch = (int(part) for part in GENERATOR_VERSION.split("."))
     beat = frontend_config.beat_bytes
     log2_beat = beat.bit_length() - 1
@@ -665,4 +752,13 @@ def hwcfg_values(array_config, frontend_config, *, max_dim=DEFAULT_MAX_DIM):
             OUTSTANDING_READS=frontend_config.outstanding_reads,
         ),
         "HWCFG3": REGS.HWCFG3.pack(MAX_DIM=limits.max_dim, ALIGN_LOG2=log2_beat),
+        "HWCFG4": 0
+        if attention is None
+        else REGS.HWCFG4.pack(ATT_BLOCK_LQ=attention.block_lq, ATT_BLOCK_LK=attention.block_lk),
+        "HWCFG5": 0
+        if attention is None
+        else REGS.HWCFG5.pack(ATT_MAX_D=attention.max_d, ATT_MAX_DV=attention.max_dv),
+        "HWCFG6": 0
+        if attention is None
+        else REGS.HWCFG6.pack(ATT_MAX_LK=attention.max_lk, ATT_P_BITS=attention.p_bits),
     }
