@@ -7,11 +7,14 @@ from amaranth.hdl import Module, Mux, ResetInserter, Signal
 from amaranth.lib import fifo, wiring
 from amaranth.lib.wiring import In, Out
 
+from golden.descriptor import AttentionConfig
+from golden.errors import UsageValueError, check_instance
 from golden.frontend import FrontendConfig
 from hdl.array.accumulator import TileAccumulator
 from hdl.array.array import SystolicArray, array_latency
 from hdl.array.feeder import OperandFeeder
 from hdl.bus.axi import Axi4Signature, AxiLiteSignature
+from hdl.ctrl.attention_seq import ATTENTION_OPERANDS, attention_tile_kwargs
 from hdl.ctrl.controller import READ_BANK_WIDTH, READ_TAG_WIDTH, WRITE_TAG_WIDTH, GemmController
 from hdl.ctrl.csr import CSR_ADDR_WIDTH, CSR_DATA_WIDTH, AxiLiteCsr
 from hdl.ctrl.regs import DEFAULT_MAX_DIM, hwcfg_values
@@ -25,6 +28,7 @@ from hdl.ctrl.tiles import (
 from hdl.dma.read import AxiReadDma
 from hdl.dma.write import AxiWriteDma
 from hdl.mem.outbuf import OutputBuffer
+from hdl.mem.row_beats import RowPacker, RowSplitter
 from hdl.mem.scratchpad import PingPongBank
 from hdl.post.convert import OutputConverter
 
@@ -66,18 +70,41 @@ class Accelerator(wiring.Component):
         Largest M, K or N a descriptor may ask for.
     pe_module : str or None
         Passed to :class:`~hdl.array.SystolicArray` (``None``: elaborate the PEs).
+    attention : golden.descriptor.AttentionConfig or None
+        Build an attention unit (an :class:`~hdl.attention.tile.AttentionTile` of R × C with
+        its own array, R = C) that runs ATTENTION descriptors through the same registers,
+        controller and DMAs (docs/attention.md §6). ``None``: GEMM only.
+    attention_pe_module : str or None
+        Passed to the attention unit's array as ``pe_module``.
     """
 
     def __init__(
-        self, array_config, frontend_config=None, *, max_dim=DEFAULT_MAX_DIM, pe_module=None
+        self,
+        array_config,
+        frontend_config=None,
+        *,
+        max_dim=DEFAULT_MAX_DIM,
+        pe_module=None,
+        attention=None,
+        attention_pe_module=None,
     ):
         frontend_config = FrontendConfig() if frontend_config is None else frontend_config
         check_accelerator_shape(array_config, frontend_config)
         frontend_config.lanes_for(array_config.cols)
+        if attention is not None:
+            check_instance("attention", attention, AttentionConfig)
+            if array_config.rows != array_config.cols:
+                raise UsageValueError(
+                    "the attention unit needs a square array (rows == cols), got "
+                    f"{array_config.rows}x{array_config.cols}",
+                    parameter="attention",
+                )
         self._array_config = array_config
         self._frontend_config = frontend_config
         self._max_dim = max_dim
         self._pe_module = pe_module
+        self._attention = attention
+        self._attention_pe_module = attention_pe_module
         super().__init__(
             {
                 "s_axil": In(
@@ -107,17 +134,53 @@ class Accelerator(wiring.Component):
         return self._max_dim
 
     @property
+    def attention(self):
+        """The attention unit's :class:`~golden.descriptor.AttentionConfig`, or ``None``."""
+        return self._attention
+
+    def attention_array_config(self):
+        """The :class:`~hdl.config.ArrayConfig` of the attention unit's array (``None``
+        without one)."""
+        if self._attention is None:
+            return None
+        from hdl.attention.tile import tile_array_config
+
+        R = self._array_config.rows
+        return tile_array_config(R, R, max_d=self._attention.max_d, max_lk=self._attention.max_lk)
+
+    def attention_tile(self):
+        """A new :class:`~hdl.attention.tile.AttentionTile` as this accelerator builds it
+        (``None`` without an attention unit): for its array configuration and cycle model."""
+        if self._attention is None:
+            return None
+        from hdl.attention.tile import AttentionTile
+
+        R = self._array_config.rows
+        return AttentionTile(
+            rows=R,
+            cols=R,
+            **attention_tile_kwargs(self._attention),
+            pe_module=self._attention_pe_module,
+        )
+
+    @property
     def hwcfg(self):
-        """``{register name: word}`` of the configuration registers (ID, VERSION, HWCFG0–3)."""
-        return hwcfg_values(self._array_config, self._frontend_config, max_dim=self._max_dim)
+        """``{register name: word}`` of the configuration registers (ID, VERSION, HWCFG0–6)."""
+        return hwcfg_values(
+            self._array_config,
+            self._frontend_config,
+            max_dim=self._max_dim,
+            attention=self._attention,
+        )
 
     def elaborate(self, platform):
         m = Module()
         acfg, cfg = self._array_config, self._frontend_config
         W = cfg.beat_bytes
 
-        m.submodules.csr = csr = AxiLiteCsr(acfg, cfg, max_dim=self._max_dim)
-        m.submodules.ctrl = ctrl = GemmController(acfg, cfg, max_dim=self._max_dim)
+        att = self._attention
+        m.submodules.csr = csr = AxiLiteCsr(acfg, cfg, max_dim=self._max_dim, attention=att)
+        m.submodules.ctrl = ctrl = GemmController(acfg, cfg, max_dim=self._max_dim, attention=att)
         m.submodules.rdma = rdma = AxiReadDma(
             cfg,
             tag_width=READ_TAG_WIDTH,
@@ -184,9 +247,10 @@ class Accelerator(wiring.Component):
         beat = rdma.beat
         operand = beat.payload.bank[:2]
         half = beat.payload.bank[2]
+        to_banks = ~ctrl.attention_job
         for op, bank in banks.items():
             m.d.comb += [
-                bank.w.valid.eq(beat.valid & (operand == op)),
+                bank.w.valid.eq(beat.valid & to_banks & (operand == op)),
                 bank.w.payload.half.eq(half),
                 bank.w.payload.addr.eq(beat.payload.addr),
                 bank.w.payload.data.eq(beat.payload.data),
@@ -266,10 +330,13 @@ class Accelerator(wiring.Component):
             ctrl.out_valid.eq(outbuf.beats.valid),
             ctrl.out_last.eq(out_fire & outbuf.beats.payload.last),
         ]
+        array_fire = array.acts.valid & array.acts.ready
+        if att is not None:
+            array_fire = self._attention_unit(m, ctrl, rdma, wdma, W) | array_fire
 
         # --- performance events --------------------------------------------------------------
         perf = csr.perf
-        act_fire = array.acts.valid & array.acts.ready
+        act_fire = array_fire
         m.d.comb += [
             perf.cycles.eq(ctrl.status.busy),
             perf.array_busy.eq(act_fire),
@@ -282,3 +349,54 @@ class Accelerator(wiring.Component):
             perf.macs.eq(Mux(act_fire, acfg.rows * acfg.cols, 0)),
         ]
         return m
+
+    def _attention_unit(self, m, ctrl, rdma, wdma, beat_bytes):
+        """The attention unit beside the GEMM datapath: read beats of an ATTENTION job split
+        into the tile's Q, K and V lanes (dropped once the job drains), its O lanes packed into
+        write beats. Returns the tile's array-fire strobe (for the performance counters)."""
+        att = self._attention
+        desc = ctrl.desc
+        lanes = self._array_config.rows
+        tile = self.attention_tile()
+        m.submodules.attention = ResetInserter(ctrl.datapath_reset)(tile)
+        wiring.connect(m, ctrl.att_params, tile.params)
+        beat = rdma.beat
+        operand = beat.payload.bank[:2]
+        row_bytes = {"q": desc.k, "k": desc.k, "v": desc.dv}
+        max_row = {"q": att.max_d, "k": att.max_d, "v": att.max_dv}
+        job = ctrl.attention_job
+        with m.If(job & ctrl.draining):
+            m.d.comb += beat.ready.eq(1)
+        for name, code in ATTENTION_OPERANDS.items():
+            split = RowSplitter(beat_bytes=beat_bytes, lanes=lanes, max_row_bytes=max_row[name])
+            m.submodules[f"att_split_{name}"] = ResetInserter(ctrl.datapath_reset)(split)
+            port = getattr(tile, name)
+            selected = job & ~ctrl.draining & (operand == code)
+            m.d.comb += [
+                split.row_bytes.eq(row_bytes[name]),
+                split.i.valid.eq(beat.valid & selected),
+                split.i.payload.eq(beat.payload.data),
+                port.valid.eq(split.o.valid),
+                port.payload.eq(split.o.payload),
+                split.o.ready.eq(port.ready),
+            ]
+            with m.If(selected):
+                m.d.comb += beat.ready.eq(split.i.ready)
+        m.d.comb += tile.row_max.valid.eq(0)  # the accelerator runs no preload blocks
+        pack = RowPacker(beat_bytes=beat_bytes, lanes=lanes)
+        m.submodules.att_pack = ResetInserter(ctrl.datapath_reset)(pack)
+        m.d.comb += [
+            pack.i.valid.eq(tile.o.valid),
+            pack.i.payload.data.eq(tile.o.payload.data),
+            pack.i.payload.last.eq(tile.o.payload.last),
+            tile.o.ready.eq(pack.i.ready),
+        ]
+        with m.If(job):
+            m.d.comb += [
+                wdma.data.valid.eq(pack.o.valid),
+                wdma.data.payload.data.eq(pack.o.payload.data),
+                pack.o.ready.eq(wdma.data.ready),
+                ctrl.out_valid.eq(pack.o.valid),
+                ctrl.out_last.eq(0),
+            ]
+        return tile.array_fire

@@ -182,7 +182,7 @@ def pe_verilog(config, name=PE_TOP, multiplier=None):
     return _convert(ProcessingElement(arith=arithmetic_for(config, multiplier)), name)
 
 
-def _top_component(config, top, pe_module, acc_rows, frontend, attention):
+def _top_component(config, top, pe_module, acc_rows, frontend, attention, attention_unit):
     acc_rows = check_top(top, acc_rows)
     if attention is not None and top != "attention":
         raise UsageValueError(
@@ -195,16 +195,29 @@ def _top_component(config, top, pe_module, acc_rows, frontend, attention):
         return AttentionTile(**attention_params(attention or {}, config), pe_module=pe_module)
     if top == "array":
         return SystolicArray(config, pe_module=pe_module)
+    if attention_unit is not None and top != "accel":
+        raise UsageValueError(
+            f"attention_unit applies to the accel top only, got it for the {top} top",
+            parameter="attention_unit",
+        )
     if top == "accel":
         from hdl.accel import Accelerator
 
-        return Accelerator(config, frontend, pe_module=pe_module)
+        return Accelerator(
+            config,
+            frontend,
+            pe_module=pe_module,
+            attention=attention_unit,
+            attention_pe_module=None if attention_unit is None else f"{pe_module}_att",
+        )
     from hdl.array.gemm import SystolicGemm
 
     return SystolicGemm(config, acc_rows=acc_rows, pe_module=pe_module)
 
 
-def design_verilog(config, *, top="array", name, acc_rows=None, frontend=None, attention=None):
+def design_verilog(
+    config, *, top="array", name, acc_rows=None, frontend=None, attention=None, attention_unit=None
+):
     """The component and Verilog text of a top-level design with one shared PE module.
 
     Parameters
@@ -222,6 +235,9 @@ def design_verilog(config, *, top="array", name, acc_rows=None, frontend=None, a
         Generator parameters of the ``attention`` top (:func:`attention_params`; ``rows`` and
         ``cols`` default to ``config``'s, which may then be ``None``). Its PE is that of the
         tile's own array (:attr:`~hdl.attention.tile.AttentionTile.config`).
+    attention_unit : golden.descriptor.AttentionConfig or None
+        The ``accel`` top's attention unit; its array's PE is a second module
+        ``<name>_pe_att``.
 
     Returns
     -------
@@ -239,7 +255,7 @@ def design_verilog(config, *, top="array", name, acc_rows=None, frontend=None, a
     """
     check_name(name)
     pe_name = f"{name}_pe"
-    component = _top_component(config, top, pe_name, acc_rows, frontend, attention)
+    component = _top_component(config, top, pe_name, acc_rows, frontend, attention, attention_unit)
     if top == "attention":
         config = component.config
     ports = None
@@ -247,7 +263,10 @@ def design_verilog(config, *, top="array", name, acc_rows=None, frontend=None, a
         from hdl.bus.axi import verilog_ports
 
         ports = verilog_ports(component)
-    return component, _with_pe_modules(config, _convert(component, name, ports), pe_name)
+    text = _with_pe_modules(config, _convert(component, name, ports), pe_name)
+    if attention_unit is not None:
+        text = _with_pe_modules(component.attention_array_config(), text, f"{pe_name}_att")
+    return component, text
 
 
 def _with_pe_modules(config, top_text, pe_name):
@@ -358,9 +377,12 @@ def gemm_verilog(config, *, acc_rows, name=GEMM_TOP):
     return design_verilog(config, top="gemm", name=name, acc_rows=acc_rows)[1]
 
 
-def accel_verilog(config, frontend=None, *, name=ACCEL_TOP):
-    """Verilog text of the :class:`~hdl.accel.Accelerator` for ``config`` and ``frontend``."""
-    return design_verilog(config, top="accel", name=name, frontend=frontend)[1]
+def accel_verilog(config, frontend=None, *, name=ACCEL_TOP, attention=None):
+    """Verilog text of the :class:`~hdl.accel.Accelerator` for ``config`` and ``frontend``,
+    with the attention unit ``attention`` (a :class:`~golden.descriptor.AttentionConfig`)."""
+    return design_verilog(
+        config, top="accel", name=name, frontend=frontend, attention_unit=attention
+    )[1]
 
 
 def port_list(component, *, separator="__"):
@@ -451,7 +473,15 @@ def fusesoc_core(name, verilog_file, description):
 
 
 def generate(
-    config, out_dir, *, top="array", name=None, acc_rows=None, frontend=None, attention=None
+    config,
+    out_dir,
+    *,
+    top="array",
+    name=None,
+    acc_rows=None,
+    frontend=None,
+    attention=None,
+    attention_unit=None,
 ):
     """Write a top-level design of ``config`` and the files a project needs to use it.
 
@@ -485,6 +515,9 @@ def generate(
         them under ``parameters``, and the field layout of each structured stream payload
         (``params``, ``o``; lanes of ``q``, ``k``, ``v``) under ``payload_layouts``; its
         ``config`` is the tile's INT8 array.
+    attention_unit : golden.descriptor.AttentionConfig or None
+        The ``accel`` top's attention unit (ATTENTION descriptors); listed in the manifest
+        under ``attention_unit`` (``null`` without one).
 
     Returns
     -------
@@ -504,7 +537,13 @@ def generate(
         default = default_name(config, top) if name is None else None
     name = default if name is None else check_name(name)
     component, text = design_verilog(
-        config, top=top, name=name, acc_rows=acc_rows, frontend=frontend, attention=attention
+        config,
+        top=top,
+        name=name,
+        acc_rows=acc_rows,
+        frontend=frontend,
+        attention=attention,
+        attention_unit=attention_unit,
     )
     if top == "attention":
         config = component.config
@@ -537,6 +576,8 @@ def generate(
         header_path = out / f"{name}_regs.h"
         header_path.write_text(c_header())
         manifest["frontend"] = asdict(component.frontend_config)
+        unit = component.attention
+        manifest["attention_unit"] = None if unit is None else asdict(unit)
         manifest["max_dim"] = component.max_dim
         manifest["hwcfg"] = {k: f"{v:#010x}" for k, v in component.hwcfg.items()}
         manifest["ports"] = [

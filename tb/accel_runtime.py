@@ -11,7 +11,7 @@ import json
 import random
 from dataclasses import asdict, dataclass
 
-from golden.descriptor import ErrorCode
+from golden.descriptor import AttentionConfig, ErrorCode
 from golden.frontend import FrontendConfig
 from hdl.accel import write_bursts_in_flight
 from hdl.arith.ecp5_mac import simulation_sources
@@ -35,10 +35,12 @@ __all__ = [
 
 @dataclass(frozen=True)
 class AccelBuildKey:
-    """What identifies one accelerator build: the array and the front end."""
+    """What identifies one accelerator build: the array, the front end and the attention
+    unit (if any)."""
 
     array: ArrayConfig
     frontend: FrontendConfig
+    attention: AttentionConfig | None = None
 
     @property
     def id(self):
@@ -47,25 +49,39 @@ class AccelBuildKey:
             f"{self.array.id}-d{f.data_width}-a{f.addr_width}-b{f.max_burst}"
             f"-o{f.outstanding_reads}-t{f.tile_m}x{f.tile_n}x{f.tile_k}"
             + ("" if f.requant_lanes is None else f"-l{f.requant_lanes}")
+            + self._attention_id()
         )
 
+    def _attention_id(self):
+        a = self.attention
+        if a is None:
+            return ""
+        return f"-att{a.block_lq}x{a.block_lk}-lk{a.max_lk}-d{a.max_d}-dv{a.max_dv}-p{a.p_bits}"
+
     def to_json(self):
-        return json.dumps({"array": self.array.to_dict(), "frontend": asdict(self.frontend)})
+        attention = None if self.attention is None else asdict(self.attention)
+        return json.dumps(
+            {
+                "array": self.array.to_dict(),
+                "frontend": asdict(self.frontend),
+                "attention": attention,
+            }
+        )
 
 
 _builds = {}
 
 
-def accel_build(array_config, frontend_config):
+def accel_build(array_config, frontend_config, attention=None):
     """The cached Verilator build of the accelerator for this configuration."""
-    key = AccelBuildKey(array_config, frontend_config)
+    key = AccelBuildKey(array_config, frontend_config, attention)
     if key not in _builds:
         build = VerilatorBuild(
             "accel",
             key,
             ACCEL_TOP,
-            lambda: accel_verilog(array_config, frontend_config),
-            waves=False,
+            lambda: accel_verilog(array_config, frontend_config, attention=attention),
+            waves=None,  # SYSTOLIX_WAVES=1 traces the build
             sim_sources=simulation_sources(array_config),
         )
         _builds[key] = build.ensure_built()
@@ -268,13 +284,22 @@ def _name(code):
 
 
 def run_accel_jobs(
-    array_config, frontend_config, jobs, *, latency=4, write_latency=None, seed=None, check=True
+    array_config,
+    frontend_config,
+    jobs,
+    *,
+    latency=4,
+    write_latency=None,
+    seed=None,
+    check=True,
+    attention=None,
 ):
     """Run ``jobs`` (:class:`tb.accel_jobs.AccelJob`) in one simulation; return their
     :class:`AccelResult` (``None`` for a job cut short by reset).
 
     ``latency`` is the memory's read latency in cycles (AR handshake to first R beat),
-    ``write_latency`` its write response latency (default the same).
+    ``write_latency`` its write response latency (default the same). ``attention`` builds
+    the accelerator with that attention unit (for ATTENTION jobs).
     """
     frontend_config = FrontendConfig() if frontend_config is None else frontend_config
     spec = {
@@ -283,7 +308,7 @@ def run_accel_jobs(
         "write_latency": latency if write_latency is None else write_latency,
         "write_bursts": write_bursts_in_flight(frontend_config),
     }
-    results, _ = accel_build(array_config, frontend_config).run_jobs(
+    results, _ = accel_build(array_config, frontend_config, attention).run_jobs(
         "tb.tb_accel",
         [job.as_dict() for job in jobs],
         env={"SYSTOLIX_ACCEL_SPEC": json.dumps(spec)},

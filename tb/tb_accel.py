@@ -48,7 +48,7 @@ REGISTER_TIMEOUT = 2000
 #: Cycles the testbench waits for a ``reset_on`` condition before it resets anyway.
 RESET_WAIT = 20_000
 #: Cycles a job may take before the testbench gives up on it.
-JOB_TIMEOUT = 300_000
+JOB_TIMEOUT = int(os.environ.get("SYSTOLIX_JOB_TIMEOUT", "300000"))
 
 
 class BusLog:

@@ -271,6 +271,7 @@ class AttentionTile(wiring.Component):
         self._config = tile_array_config(rows, cols, max_d=max_d, max_lk=self._max_lk_total)
         self._pe_module = pe_module
         self._phase = Signal(range(len(TILE_PHASES)), name="phase")
+        self._array_fire = Signal(name="array_fire")
         self._params_layout = params_layout(
             max_lq=max_lq,
             max_lk=max_lk,
@@ -294,6 +295,12 @@ class AttentionTile(wiring.Component):
     def phase(self):
         """The phase register (an index into :data:`TILE_PHASES`), for testbenches."""
         return self._phase
+
+    @property
+    def array_fire(self):
+        """High in each cycle an activation row enters the shared array (not a port: for a
+        parent's performance counters and for testbenches)."""
+        return self._array_fire
 
     @property
     def config(self):
@@ -361,6 +368,7 @@ class AttentionTile(wiring.Component):
         arith = arithmetic_for(cfg)
 
         m.submodules.array = array = SystolicArray(cfg, pe_module=self._pe_module)
+        m.d.comb += self._array_fire.eq(array.acts.valid & array.acts.ready)
         m.submodules.softmax = softmax = SoftmaxRow(
             cols=cols,
             score_width=self.score_width,

@@ -7,9 +7,10 @@ from amaranth.hdl import Cat, Module, Mux, ResetInserter, Signal
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.descriptor import DescriptorLimits
+from golden.descriptor import OPCODE_ATTENTION, DescriptorLimits
 from golden.frontend import ACT_UNSIGNED, BIAS_EN, OUT_FP8, OUT_RAW, PER_CHANNEL_Q, QP_RECORD_BYTES
 from hdl.bus.axi import Resp
+from hdl.ctrl.attention_seq import AttentionSequencer, attention_params_layout
 from hdl.ctrl.csr import STATUS_LAYOUT
 from hdl.ctrl.desc_check import CHECK_LATENCY, DescriptorCheck
 from hdl.ctrl.regs import ErrorCode, ErrSource, desc_layout
@@ -114,24 +115,48 @@ class GemmController(wiring.Component):
     out_tiles : Out(stream.Signature(out_tile_layout(...)))
     out_valid, out_last : In(1)
         The output buffer's beat stream: a beat is offered / the beat taken is a tile's last
-        (``out_last`` must be qualified with the handshake).
+        (``out_last`` must be qualified with the handshake). In an ATTENTION job, ``out_valid``
+        is the O packer's (a beat of O offered; ``out_last`` is not used).
+    attention_job : Out(1)
+        The latched descriptor is an ATTENTION one (0 without an attention unit).
+    draining : Out(1)
+        The job is stopping (error or ABORT) and waits for the bursts in flight: an ATTENTION
+        job's read beats are to be dropped from then on.
+    att_params : Out(stream.Signature(attention_params_layout(attention)))
+        With an attention unit only: the unit's tile parameter beats
+        (:class:`~hdl.ctrl.attention_seq.AttentionSequencer`).
+
+    With an attention unit (``attention``), an ATTENTION descriptor runs the same job (check,
+    errors, ABORT, drain) with the :class:`~hdl.ctrl.attention_seq.AttentionSequencer` in
+    place of the GEMM tile sequencer: its read records go out through the same command
+    register (Q, K and V tagged as A, B and QP, so ERR_INFO.SOURCE reads READ_A, READ_B and
+    READ_QP for them), and its O records through the store engine once the O packer offers
+    a beat and the previous O write has completed.
     """
 
-    def __init__(self, array_config, frontend_config, *, max_dim):
+    def __init__(self, array_config, frontend_config, *, max_dim, attention=None):
         check_accelerator_configs(array_config, frontend_config)
         self._array_config = array_config
         self._frontend_config = frontend_config
         self._max_dim = max_dim
+        self._attention = attention
         self._limits = DescriptorLimits(
             mac=array_config.mac,
             max_k=array_config.max_k,
             max_dim=max_dim,
             frontend=frontend_config,
+            attention=attention,
         )
         cfg = frontend_config
         dest = dest_width(array_config, cfg)
+        att_members = {}
+        if attention is not None:
+            att_members["att_params"] = Out(stream.Signature(attention_params_layout(attention)))
         super().__init__(
             {
+                **att_members,
+                "attention_job": Out(1),
+                "draining": Out(1),
                 "desc": In(desc_layout()),
                 "start": In(1),
                 "abort_req": In(1),
@@ -179,6 +204,15 @@ class GemmController(wiring.Component):
 
         m.submodules.check = check = DescriptorCheck(self._limits)
         m.d.comb += check.desc.eq(desc)
+
+        # --- ATTENTION: the sequencer stands in for the GEMM tile loop -------------------------
+        is_att = self.attention_job
+        if self._attention is not None:
+            m.submodules.att_seq = att_seq = AttentionSequencer(
+                cfg, self._attention, max_dim=self._max_dim
+            )
+            m.d.comb += [att_seq.desc.eq(desc), is_att.eq(desc.opcode == OPCODE_ATTENTION)]
+            wiring.connect(m, att_seq.params, wiring.flipped(self.att_params))
 
         # --- job flags (flags of the other MAC kind are ignored) ------------------------------
         flags = desc.flags
@@ -447,10 +481,32 @@ class GemmController(wiring.Component):
         issued = can_issue & ~cmd_valid
         dropped = cmd_valid & halt
         m.d.comb += self.rd_cmd.valid.eq(cmd_valid & ~halt)
+        # An ATTENTION job's reads take the same register (the GEMM load queue stays empty).
+        att_issued = Signal()
+        att_rc = Signal.like(rc, name="att_rd_cmd")
+        if self._attention is not None:
+            ar = att_seq.rd.payload
+            m.d.comb += [
+                att_issued.eq(
+                    att_seq.rd.valid & ~halt & ~self.rd_done.valid & ~wr_bad & ~cmd_valid
+                ),
+                att_seq.rd.ready.eq(att_issued),
+                att_rc.addr.eq(ar.addr),
+                att_rc.rows.eq(ar.rows),
+                att_rc.row_bytes.eq(ar.row_bytes),
+                att_rc.stride.eq(ar.stride),
+                att_rc.tag.eq(ar.tag),
+                att_rc.bank.eq(ar.tag),
+                att_rc.base.eq(0),
+            ]
         with m.If(issued):
             m.d.sync += [cmd_valid.eq(1), self.rd_cmd.payload.eq(rc)]
+        if self._attention is not None:
+            with m.Elif(att_issued):
+                m.d.sync += [cmd_valid.eq(1), self.rd_cmd.payload.eq(att_rc)]
         with m.Elif((self.rd_cmd.valid & self.rd_cmd.ready) | dropped):
             m.d.sync += cmd_valid.eq(0)
+        issued_any = issued | att_issued
         advance = load_q.r_rdy & (issued | ~wanted)
         with m.If(advance):
             with m.If(load_step == 2):
@@ -464,7 +520,7 @@ class GemmController(wiring.Component):
 
         rd_completed = self.rd_done.valid & self.rd_done.ready
         m.d.comb += self.rd_done.ready.eq(1)
-        m.d.sync += rd_outstanding.eq(rd_outstanding + issued - rd_completed - dropped)
+        m.d.sync += rd_outstanding.eq(rd_outstanding + issued_any - rd_completed - dropped)
         rd_bad = rd_completed & (self.rd_done.payload.resp != Resp.OKAY)
         with m.If(rd_bad):
             m.d.sync += rd_err_seen.eq(1)
@@ -487,24 +543,31 @@ class GemmController(wiring.Component):
         wc = self.wr_cmd.payload
         row_bytes = Signal(range((Tn << 2) + 1))
         m.d.comb += row_bytes.eq(store_r.tn << out_shift)
+        write_ok = self.out_valid & ~halt & ~rd_bad & ~self.wr_done.valid
+        gemm_wr_valid = store_q.r_rdy & ~tile_cmd_sent & write_ok
+        wr_addr, wr_rows, wr_row_bytes = store_r.addr, store_r.tm, row_bytes
+        wr_valid = gemm_wr_valid
+        if self._attention is not None:
+            # The write DMA takes one command at a time, so once the previous O write has
+            # completed, a beat on offer is the first of the next query block's O.
+            att_o = att_seq.o
+            wr_addr = Mux(is_att, att_o.payload.addr, wr_addr)
+            wr_rows = Mux(is_att, att_o.payload.rows, wr_rows)
+            wr_row_bytes = Mux(is_att, desc.dv, wr_row_bytes)
+            wr_valid = Mux(is_att, att_o.valid & ~wr_outstanding & write_ok, wr_valid)
         m.d.comb += [
-            wc.addr.eq(store_r.addr),
-            wc.rows.eq(store_r.tm),
-            wc.row_bytes.eq(row_bytes),
+            wc.addr.eq(wr_addr),
+            wc.rows.eq(wr_rows),
+            wc.row_bytes.eq(wr_row_bytes),
             wc.stride.eq(desc.c_stride),
-            wc.valid_bytes.eq(row_bytes),
+            wc.valid_bytes.eq(wr_row_bytes),
             wc.tag.eq(0),
-            self.wr_cmd.valid.eq(
-                store_q.r_rdy
-                & self.out_valid
-                & ~tile_cmd_sent
-                & ~halt
-                & ~rd_bad
-                & ~self.wr_done.valid
-            ),
+            self.wr_cmd.valid.eq(wr_valid),
         ]
         wr_issued = self.wr_cmd.valid & self.wr_cmd.ready
-        m.d.comb += store_q.r_en.eq(wr_issued)
+        m.d.comb += store_q.r_en.eq(wr_issued & ~is_att)
+        if self._attention is not None:
+            m.d.comb += att_o.ready.eq(wr_issued & is_att)
         with m.If(wr_issued):
             m.d.sync += tile_cmd_sent.eq(1)
         with m.If(self.out_last):
@@ -533,10 +596,23 @@ class GemmController(wiring.Component):
             record_error(ErrorCode.ABORTED, ErrSource.DESCRIPTOR)
         rd_idle = (rd_outstanding == 0) | rd_err_seen
         wr_idle = ~wr_outstanding | wr_err_seen
-        all_written = ~seq_active & (c_written == c_tiles) & ~store_q.r_rdy
+        all_written = Signal()
+        m.d.comb += all_written.eq(~seq_active & (c_written == c_tiles) & ~store_q.r_rdy)
+        if self._attention is not None:
+            with m.If(is_att):
+                m.d.comb += all_written.eq(
+                    ~att_seq.active & (c_written == att_seq.o_blocks) & ~att_seq.o.valid
+                )
+        m.d.comb += self.draining.eq(stopping)
 
         m.d.comb += [status.done_pulse.eq(0), status.error_pulse.eq(0), finish.eq(0)]
         m.d.comb += self.datapath_reset.eq(checking != 0)
+        if self._attention is not None:
+            m.d.comb += [
+                att_seq.go.eq((checking == 1) & (check.err == 0) & is_att),
+                # A stopped walk must not resume when the next job clears ``stopping``.
+                att_seq.clear.eq(finish | (self.start & ~busy)),
+            ]
         with m.If(self.start & ~busy):
             m.d.sync += [
                 busy.eq(1),
@@ -576,7 +652,7 @@ class GemmController(wiring.Component):
                 with m.Else():
                     m.d.sync += [
                         running.eq(1),
-                        seq_active.eq(1),
+                        seq_active.eq(~is_att),
                         M.eq(desc.m),
                         K.eq(desc.k),
                         N.eq(desc.n),
