@@ -19,7 +19,13 @@ the table the RTL is generated from.
 
 from dataclasses import dataclass, field
 
-from golden.descriptor import OPCODE_GEMM, Descriptor, DescriptorLimits, check_descriptor
+from golden.descriptor import (
+    OPCODE_GEMM,
+    AttentionConfig,
+    Descriptor,
+    DescriptorLimits,
+    check_descriptor,
+)
 from hdl.ctrl.regs import (
     ID_VALUE,
     MAC_KIND_CODES,
@@ -173,7 +179,7 @@ def _name(value):
 
 @dataclass(frozen=True)
 class HwInfo:
-    """What the configuration registers (ID, VERSION, HWCFG0–3) publish.
+    """What the configuration registers (ID, VERSION, HWCFG0–6) publish.
 
     Members
     -------
@@ -195,6 +201,8 @@ class HwInfo:
         Largest M, K or N.
     alignment : int
         Bytes every base address and stride must be a multiple of.
+    attention : golden.descriptor.AttentionConfig or None
+        The attention unit (ATTENTION descriptors), or ``None`` when the hardware has none.
     """
 
     version: tuple
@@ -210,6 +218,7 @@ class HwInfo:
     outstanding_reads: int
     max_dim: int
     alignment: int
+    attention: AttentionConfig | None = None
 
     @property
     def data_width(self):
@@ -225,7 +234,7 @@ class HwInfo:
 
 
 def identify():
-    """Read ID, VERSION and HWCFG0–3; return a :class:`HwInfo`.
+    """Read ID, VERSION and HWCFG0–6; return a :class:`HwInfo`.
 
     Raises
     ------
@@ -236,9 +245,20 @@ def identify():
     if ident != ID_VALUE:
         raise DeviceError(f'ID reads {ident:#010x}, not {ID_VALUE:#010x} ("SYSX")')
     words = {}
-    for name in ("VERSION", "HWCFG0", "HWCFG1", "HWCFG2", "HWCFG3"):
+    for name in ("VERSION", *(f"HWCFG{i}" for i in range(7))):
         words[name] = REGS[name].unpack((yield Read(REGS[name].offset)))
     ver, c0, c1, c2, c3 = (words[n] for n in ("VERSION", "HWCFG0", "HWCFG1", "HWCFG2", "HWCFG3"))
+    c4, c5, c6 = (words[f"HWCFG{i}"] for i in (4, 5, 6))
+    attention = None
+    if c4["ATT_BLOCK_LQ"]:
+        attention = AttentionConfig(
+            block_lq=c4["ATT_BLOCK_LQ"],
+            block_lk=c4["ATT_BLOCK_LK"],
+            max_lk=c6["ATT_MAX_LK"],
+            max_d=c5["ATT_MAX_D"],
+            max_dv=c5["ATT_MAX_DV"],
+            p_bits=c6["ATT_P_BITS"],
+        )
     return HwInfo(
         version=(ver["MAJOR"], ver["MINOR"], ver["PATCH"]),
         rows=c0["ROWS"],
@@ -253,6 +273,7 @@ def identify():
         outstanding_reads=c2["OUTSTANDING_READS"],
         max_dim=c3["MAX_DIM"],
         alignment=1 << c3["ALIGN_LOG2"],
+        attention=attention,
     )
 
 

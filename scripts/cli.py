@@ -222,9 +222,15 @@ ATTENTION_OPTIONS = {
 
 
 def _add_attention_args(parser):
-    """The attention tile's options of ``generate`` and ``lint`` (``--top attention``; the
-    array is ``--rows`` × ``--cols``, which must be equal)."""
-    g = parser.add_argument_group("attention tile (--top attention)")
+    """The attention tile's options of ``generate`` and ``lint`` (``--top attention``, or
+    ``--top accel --attention``; the array is ``--rows`` × ``--cols``, which must be equal)."""
+    g = parser.add_argument_group("attention tile (--top attention, or --top accel --attention)")
+    g.add_argument(
+        "--attention",
+        action="store_true",
+        help="--top accel: add the attention unit (ATTENTION descriptors); --max-lq and "
+        "--max-lk are its tile, --max-lk-total its longest key row",
+    )
     g.add_argument("--max-lq", type=int, default=None, help="largest Lq, 1-4096 (128)")
     g.add_argument("--max-lk", type=int, default=None, help="largest Lk of one tile (512)")
     g.add_argument("--max-d", type=int, default=None, help="largest d, 1-4096 (128)")
@@ -243,18 +249,83 @@ def _add_attention_args(parser):
 
 def _attention(args):
     """The attention parameters the options give (``None`` unless ``--top attention``); an
-    attention option with another top is a usage error naming it."""
+    attention option with another top (but for ``--top accel --attention``) is a usage error
+    naming it."""
     given = {key: getattr(args, key) for key in ATTENTION_OPTIONS}
+    if args.attention and args.top != "accel":
+        raise UsageValueError(
+            f"--attention applies to --top accel only, got it for --top {args.top}",
+            parameter="--attention",
+        )
     if args.top != "attention":
+        unit_keys = () if not args.attention else tuple(UNIT_OPTIONS)
         for key, value in given.items():
-            if value is not None:
+            if value is not None and key not in unit_keys:
+                where = (
+                    "--top attention or --top accel --attention"
+                    if key in UNIT_OPTIONS
+                    else ("--top attention")
+                )
                 raise UsageValueError(
-                    f"{ATTENTION_OPTIONS[key]} applies to --top attention only, got it for "
-                    f"--top {args.top}",
+                    f"{ATTENTION_OPTIONS[key]} applies to {where} only, got it for "
+                    f"--top {args.top}" + (" without --attention" if args.top == "accel" else ""),
                     parameter=ATTENTION_OPTIONS[key],
                 )
         return None
     return given
+
+
+def _check_tile_array_options(args):
+    """The attention tile builds its own INT8 array, sized from ``--max-d`` and
+    ``--max-lk-total``: array options other than ``--rows``/``--cols`` would be ignored, so
+    they are usage errors."""
+    ignored = {
+        "--mac": args.mac != "int8",
+        "--max-k": args.max_k != 4096,
+        "--acc-width": args.acc_width is not None,
+        "--multiplier": args.multiplier is not None,
+        "--mac-pipeline": args.mac_pipeline is not None,
+        "--dsp-blocks": args.dsp_blocks is not None,
+    }
+    for option, given in ignored.items():
+        if given:
+            raise UsageValueError(
+                f"{option} does not apply to --top attention: the tile's array is INT8, sized "
+                "from --max-d and --max-lk-total (only --rows and --cols choose it)",
+                parameter=option,
+            )
+
+
+#: The attention unit of ``--top accel --attention``: ``AttentionConfig`` field ← option.
+UNIT_OPTIONS = {
+    "max_lq": "block_lq",
+    "max_lk": "block_lk",
+    "max_lk_total": "max_lk",
+    "max_d": "max_d",
+    "max_dv": "max_dv",
+    "p_bits": "p_bits",
+}
+
+
+def _attention_unit(args, cfg):
+    """The :class:`~golden.descriptor.AttentionConfig` of ``--top accel --attention`` (``None``
+    without ``--attention``); the array must be square."""
+    if not (args.top == "accel" and args.attention):
+        return None
+    from golden.descriptor import AttentionConfig
+
+    if cfg.rows != cfg.cols:
+        raise UsageValueError(
+            f"--attention needs --rows equal to --cols, got {cfg.rows} and {cfg.cols}",
+            parameter="--attention",
+        )
+    values = {
+        field: getattr(args, key)
+        for key, field in UNIT_OPTIONS.items()
+        if getattr(args, key) is not None
+    }
+    with _options(**{field: ATTENTION_OPTIONS[key] for key, field in UNIT_OPTIONS.items()}):
+        return AttentionConfig(**values)
 
 
 def _add_measure_top_arg(parser):
@@ -287,7 +358,9 @@ def _check_generate_options(args):
         check_top(args.top, args.acc_rows)
         attention = _attention(args)
         if attention is not None:
+            _check_tile_array_options(args)
             attention_params(attention, _config(args))
+        _attention_unit(args, _config(args))
         if args.name is not None:
             check_name(args.name)
 
@@ -297,6 +370,7 @@ def _generate(args, cfg, out):
     stem is the top module's name."""
     from hdl.generate import generate
 
+    frontend = _accel_frontend(args, [cfg]) if args.top == "accel" else None
     with _options(**GENERATE_OPTIONS):
         return generate(
             cfg,
@@ -304,7 +378,9 @@ def _generate(args, cfg, out):
             top=args.top,
             name=args.name,
             acc_rows=args.acc_rows,
+            frontend=frontend,
             attention=_attention(args),
+            attention_unit=_attention_unit(args, cfg),
         )
 
 

@@ -98,9 +98,20 @@ def test_generate_attention_lint_clean(generated):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--max-lq", "8"], "--max-lq applies to --top attention only, got it for --top array"),
+        (["--max-lq", "8"], "--max-lq applies to --top attention or --top accel --attention only, "
+         "got it for --top array"),
         (["--top", "gemm", "--acc-rows", "4", "--p-bits", "16"], "--p-bits applies to --top"),
-        (["--top", "accel", "--max-lk-total", "64"], "--max-lk-total applies to --top attention"),
+        (["--top", "accel", "--max-lk-total", "64"], "--max-lk-total applies to --top attention "
+         "or --top accel --attention only, got it for --top accel without --attention"),
+        (["--top", "accel", "--attention", "--reciprocal-units", "2"],
+         "--reciprocal-units applies to --top attention only"),
+        (["--attention"], "--attention applies to --top accel only, got it for --top array"),
+        (["--top", "accel", "--attention", "--rows", "4", "--cols", "8"],
+         "--attention needs --rows equal to --cols, got 4 and 8"),
+        (["--top", "accel", "--attention", "--max-lk", "64", "--max-lk-total", "8"],
+         "--max-lk-total must be between 64 and 1048576, got 8"),
+        (["--top", "attention", "--mac", "e4m3"], "--mac does not apply to --top attention"),
+        (["--top", "attention", "--mac-pipeline", "1"], "--mac-pipeline does not apply to --top"),
         (["--top", "attention", "--max-d", "0"], "--max-d must be between 1 and 4096, got 0"),
         (["--top", "attention", "--p-bits", "9"], "--p-bits must be one of 8, 16, got 9"),
         (["--top", "attention", "--max-lk", "64", "--max-lk-total", "8"], "--max-lk-total must"),
@@ -108,10 +119,37 @@ def test_generate_attention_lint_clean(generated):
         (["--top", "attention", "--rows", "4", "--cols", "2"], "--cols must equal rows"),
         (["--top", "attention", "--acc-rows", "4"], "--acc-rows applies to the gemm top only"),
     ],
-)
+)  # fmt: skip
 def test_cli_generate_attention_rejects(argv, message, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["generate", *argv, "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err
     assert not out.exists()
+
+
+@pytest.mark.verilator
+def test_generate_accel_with_attention_unit(tmp_path):
+    """``generate --top accel --attention``: the front-end options and the attention unit
+    reach the design (manifest, HWCFG words, a second PE module for the unit's array), and
+    the Verilog lints clean."""
+    from golden.descriptor import AttentionConfig
+    from golden.frontend import FrontendConfig
+    from hdl.config import ArrayConfig
+    from hdl.ctrl.regs import hwcfg_values
+
+    argv = ["generate", "--top", "accel", "--rows", "4", "--cols", "4", "--bus-width", "64",
+            "--tiles", "16x16x32", "--attention", "--max-lq", "8", "--max-lk", "16",
+            "--max-lk-total", "48", "--max-d", "24", "--max-dv", "8", "--name", "acc"]  # fmt: skip
+    assert main([*argv, "--out", str(tmp_path)]) == 0
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    frontend = FrontendConfig(data_width=64, tile_m=16, tile_n=16, tile_k=32)
+    unit = AttentionConfig(block_lq=8, block_lk=16, max_lk=48, max_d=24, max_dv=8)
+    assert manifest["frontend"]["data_width"] == 64
+    assert (manifest["frontend"]["tile_m"], manifest["frontend"]["tile_k"]) == (16, 32)
+    assert manifest["attention_unit"] == {**vars(unit)}
+    words = hwcfg_values(ArrayConfig(rows=4, cols=4), frontend, attention=unit)
+    assert manifest["hwcfg"] == {k: f"{v:#010x}" for k, v in words.items()}
+    assert {"acc_pe", "acc_pe_att"} <= set(manifest["modules"])
+    ok, output = lint_verilog(tmp_path / "acc.v", "acc")
+    assert ok, output

@@ -8,7 +8,13 @@ import sys
 
 import pytest
 
-from golden.descriptor import Descriptor, DescriptorLimits, ErrorCode, check_descriptor
+from golden.descriptor import (
+    AttentionConfig,
+    Descriptor,
+    DescriptorLimits,
+    ErrorCode,
+    check_descriptor,
+)
 from golden.frontend import BIAS_EN, OUT_RAW, PER_CHANNEL_Q, FrontendConfig
 from hdl.config import ArrayConfig
 from hdl.ctrl.regs import (
@@ -68,9 +74,9 @@ class FakeAccel:
     HI-then-LO read would tear). ``log`` records ``("R"|"W", offset, value)``.
     """
 
-    def __init__(self, *, busy_polls=3, outcome=None, limits=LIMITS, ident=None):
+    def __init__(self, *, busy_polls=3, outcome=None, limits=LIMITS, ident=None, attention=None):
         self.words = {reg.name: reg.reset or 0 for reg in REGS}
-        self.words.update(hwcfg_values(ARRAY, FRONTEND))
+        self.words.update(hwcfg_values(ARRAY, FRONTEND, attention=attention))
         if ident is not None:
             self.words["ID"] = ident
         self.busy_polls = busy_polls
@@ -252,6 +258,13 @@ def test_host_driver_identify():
     )
 
 
+def test_host_driver_identify_attention_unit():
+    """HWCFG4–6 give the attention unit back field for field; all zero means none."""
+    assert sync_driver(FakeAccel()).identify().attention is None
+    unit = AttentionConfig(block_lq=16, block_lk=48, max_lk=3000, max_d=96, max_dv=80, p_bits=16)
+    assert sync_driver(FakeAccel(attention=unit)).identify().attention == unit
+
+
 def test_host_driver_identify_wrong_device():
     with pytest.raises(DeviceError, match="0xdeadbeef"):
         sync_driver(FakeAccel(ident=0xDEADBEEF)).identify()
@@ -400,7 +413,7 @@ def test_host_driver_async_matches_sync():
         sync_err.value.source,
         sync_err.value.address,
     )
-    assert async_fake.log[6:] == sync_fake.log  # after identify's six reads
+    assert async_fake.log[9:] == sync_fake.log  # after identify's nine reads
     assert len(idles) == 3
 
 
