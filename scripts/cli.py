@@ -101,7 +101,8 @@ def _add_config_args(parser, *, rows=8, cols=8, mac_help=None):
         "--mac-pipeline",
         type=int,
         default=None,
-        help="MAC pipeline registers 0-2: 1 product, 2 product and operands (default 2)",
+        help="MAC pipeline registers 0-2 (FP8 0-3): 1 product, 2 also operands, 3 also the "
+        "FP8 product before its shift (default 2)",
     )
     parser.add_argument(
         "--dsp-blocks",
@@ -727,11 +728,44 @@ def cmd_demo(args):
 
 
 def cmd_run_attention(args):
-    """One random attention tile in Verilator against the golden model (tb.attention_runtime)."""
-    from tb.attention_runtime import run_attention_and_report
+    """One random attention tile in Verilator against the golden model (tb.attention_runtime);
+    with ``--top accel``, one ATTENTION descriptor through the whole accelerator."""
+    from tb.attention_runtime import run_accel_attention_and_report, run_attention_and_report
 
     spelling = {name: f"--{name}" for name in ("rows", "cols", "lq", "lk", "d", "dv")}
     options = {"mode": "--mode", "block": "--block", "p_bits": "--p-bits", "seed": "--seed"}
+    check_choice("--top", args.top, ("tile", "accel"))
+    if args.top == "accel":
+        if args.mode != "single":
+            raise UsageValueError(
+                "--mode does not apply to --top accel: rows longer than --block run as online "
+                "key blocks",
+                parameter="--mode",
+            )
+        cfg = _config(args)
+        frontend = _accel_frontend(args, [cfg])
+        with _options(**spelling, **options, block_lq="--block-lq", latency="--mem-latency",
+                      block_lk="--block", max_lk="--lk", max_d="--d", max_dv="--dv"):  # fmt: skip
+            if cfg.rows != cfg.cols:
+                raise UsageValueError(
+                    f"--top accel needs --rows equal to --cols, got {cfg.rows} and {cfg.cols}",
+                    parameter="--cols",
+                )
+            run_accel_attention_and_report(
+                cfg,
+                frontend,
+                args.lq,
+                args.lk,
+                args.d,
+                args.dv,
+                causal=args.causal,
+                block=args.block,
+                block_lq=args.block_lq,
+                p_bits=args.p_bits,
+                seed=args.seed,
+                latency=args.mem_latency,
+            )
+        return 0
     with _options(**spelling, **options):
         ok = run_attention_and_report(
             args.rows,
@@ -864,8 +898,20 @@ def build_parser():
     p = sub.add_parser(
         "run-attention", help="run one random attention tile in Verilator against the golden model"
     )
-    for name, default in (("rows", 4), ("cols", 4)):
-        p.add_argument(f"--{name}", type=int, default=default)
+    _add_config_args(p, rows=4, cols=4)
+    p.add_argument(
+        "--top",
+        default="tile",
+        help="tile (the attention tile alone) or accel (an ATTENTION descriptor through the "
+        "accelerator with an attention unit, memory to memory)",
+    )
+    _add_frontend_args(p)
+    p.add_argument(
+        "--mem-latency", type=int, default=64, help="--top accel: memory read latency (64)"
+    )
+    p.add_argument(
+        "--block-lq", type=int, default=None, help="--top accel: query rows per tile (min(Lq, 128))"
+    )
     for name in ("lq", "lk", "d", "dv"):
         p.add_argument(f"--{name}", type=int, required=True)
     p.add_argument("--causal", action="store_true", help="causal mask, bottom-right aligned")
@@ -876,7 +922,11 @@ def build_parser():
         "online (key blocks, running max with the rescale)",
     )
     p.add_argument(
-        "--block", type=int, default=None, help="--mode preload or online: keys per tile (64)"
+        "--block",
+        type=int,
+        default=None,
+        help="--mode preload or online: keys per tile (64); --top accel: the unit's key block "
+        "(min(Lk, 512))",
     )
     p.add_argument("--p-bits", type=int, default=8, help="bits of P: 8 or 16 (two P·V passes)")
     p.add_argument("--seed", type=int, default=1)

@@ -252,3 +252,88 @@ def run_attention_and_report(
     print(f"  cycles {cycles} (params to last O beat); model {model} ({same})")
     print(f"  MAC utilization {macs / (rows * cols * cycles):.1%} ({macs} MACs)")
     return not bad.size and cycles == model
+
+
+def accel_attention_tiles(array_config, attention, lq, lk, d, dv):
+    """The no-stall cycles of each tile an ATTENTION descriptor of this shape runs on the
+    accelerator's unit (``golden.perf.attention_cycles`` per query block and key block):
+    ``[(lq_b, lk_b, cycles), …]`` in the order the controller sends them."""
+    from hdl.attention.tile import tile_array_config, tile_cycles
+
+    R = array_config.rows
+    array = tile_array_config(R, R, max_d=attention.max_d, max_lk=attention.max_lk)
+    mode = attention.mode(lk)
+    tiles = []
+    for q0 in range(0, lq, attention.block_lq):
+        lq_b = min(attention.block_lq, lq - q0)
+        for k0 in range(0, lk, attention.block_lk):
+            lk_b = min(attention.block_lk, lk - k0)
+            last = k0 + attention.block_lk >= lk
+            cycles = tile_cycles(
+                array, lq_b, lk_b, d, dv, mode=mode, last_block=last, p_bits=attention.p_bits
+            )
+            tiles.append((lq_b, lk_b, cycles))
+    return tiles
+
+
+def run_accel_attention_and_report(
+    array_config, frontend_config, lq, lk, d, dv, *, causal=False, block=None, block_lq=None,
+    p_bits=8, seed=1, latency=64,
+):  # fmt: skip
+    """Run one random ATTENTION descriptor memory to memory on an accelerator with an
+    attention unit of ``block_lq`` query rows (default ``min(lq, 128)``) and ``block`` keys
+    (default ``min(lk, 512)``) per tile, ``latency`` cycles of memory read latency; print the
+    check against the golden model, START-to-DONE cycles, the unit's tile model summed over
+    the tiles, and the MAC utilization.
+
+    Returns
+    -------
+    bool
+        O is bit-exact (a mismatch or a hang raises with the details).
+    """
+    import numpy as np
+
+    from golden.descriptor import ATTENTION_DIM_LIMIT, ATTENTION_LK_LIMIT, AttentionConfig
+    from tb.accel_attention_jobs import random_attention_job
+    from tb.accel_runtime import run_accel_jobs
+
+    seed = check_int("seed", seed, 0, MAX_SEED)
+    check_int("lq", lq, 1, 65535)
+    check_int("lk", lk, 1, ATTENTION_LK_LIMIT)
+    check_int("d", d, 1, ATTENTION_DIM_LIMIT)
+    check_int("dv", dv, 1, ATTENTION_DIM_LIMIT)
+    block = min(lk, 512) if block is None else block
+    block_lq = min(lq, 128) if block_lq is None else block_lq
+    unit = AttentionConfig(
+        block_lq=block_lq,
+        block_lk=block,
+        max_lk=max(block, min(_build_limit(lk), ATTENTION_LK_LIMIT)),
+        max_d=_build_limit(d),
+        max_dv=_build_limit(dv),
+        p_bits=p_bits,
+    )
+    rng = np.random.default_rng(seed)
+    job = random_attention_job(
+        array_config, frontend_config, unit, rng, lq=lq, lk=lk, d=d, dv=dv, causal=causal,
+        gaps=(0, 0, 0, 0),
+    )  # fmt: skip
+    (result,) = run_accel_jobs(
+        array_config, frontend_config, [job], latency=latency, seed=seed, attention=unit
+    )
+    tiles = accel_attention_tiles(array_config, unit, lq, lk, d, dv)
+    model = sum(c for _q, _k, c in tiles)
+    R = array_config.rows
+    macs = lq * lk * (d + dv)
+    mode = unit.mode(lk)
+    print(
+        f"accelerator {R}x{R} attention, bus {frontend_config.data_width} bits, memory latency "
+        f"{latency}: Lq={lq} Lk={lk} d={d} dv={dv}{' causal' if causal else ''} "
+        f"({len(tiles)} tiles of up to {block_lq}x{block} keys, {mode}) seed={seed}: PASS "
+        "(O bit-exact vs golden.attention.attention_tile)"
+    )
+    print(
+        f"  cycles {result.cycles} (START to DONE); the tiles alone {model} "
+        f"({result.cycles / model:.2f}x: loads through the DMA, Q re-read per key block)"
+    )
+    print(f"  MAC utilization {macs / (R * R * result.cycles):.1%} ({macs} MACs)")
+    return True

@@ -4,6 +4,8 @@ block), through the same registers, DMAs, protocol checkers and containment moni
 jobs (``tb/tb_accel.py``), with GEMM jobs before and after on the same simulator.
 """
 
+import re
+
 import numpy as np
 import pytest
 
@@ -150,3 +152,20 @@ def test_attention_illegal_descriptors():
         random_job(ARRAY, FRONTEND, rng, m=3, k=5, n=4),
     ]
     run_accel_jobs(ARRAY, FRONTEND, gemm_only, latency=5, seed=16)
+
+
+def test_cli_run_attention_on_the_accelerator(capsys):
+    """``systolix run-attention --top accel``: the same unit and front end as the tests above
+    (one Verilator build), four online key blocks; PASS, START-to-DONE cycles no fewer than
+    the tiles' own, a utilization."""
+    from scripts.cli import main
+
+    argv = ["run-attention", "--top", "accel", "--rows", "4", "--cols", "4", "--bus-width", "64",
+            "--tiles", "16x16x32", "--max-burst", "16", "--outstanding-reads", "4",
+            "--mem-latency", "6", "--lq", "8", "--lk", "64", "--d", "32", "--dv", "16",
+            "--block", "16", "--causal"]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "(4 tiles of up to 8x16 keys, online)" in out and ": PASS" in out
+    cycles, tiles = (int(x) for x in re.search(r"cycles (\d+) .*tiles alone (\d+)", out).groups())
+    assert cycles >= tiles > 0

@@ -11,6 +11,9 @@ from hdl.config import ArrayConfig
 from scripts.cli import _config, build_parser, main
 
 #: (argv, fragment of the one-line message). ``{file}`` stands for an existing file.
+#: A valid attention shape.
+ATT = ["--lq", "4", "--lk", "4", "--d", "4", "--dv", "4"]
+
 BAD_INPUT = [
     # --out of every command that has one: a file, under a file, uncreatable, empty.
     (["generate", "--out", "{file}"], "--out must be a folder systolix can create and write"),
@@ -51,6 +54,37 @@ BAD_INPUT = [
     (["run-gemm", "--m", "4", "--k", "5"], "required: --n"),
     (["demo", "--seed", "-1"], "--seed must be between 0 and 4294967295, got -1"),
     (["demo", "--m", "0"], "--m must be between 1 and 65536, got 0"),
+    # Attention: the tile alone and an ATTENTION descriptor on the accelerator.
+    (
+        ["run-attention", "--lq", "0", "--lk", "4", "--d", "4", "--dv", "4"],
+        "--lq must be between 1 and 4096, got 0",
+    ),
+    (["run-attention", "--rows", "4", "--cols", "2", *ATT], "--cols must equal rows"),
+    (["run-attention", "--top", "gpu", *ATT], "--top must be one of tile, accel, got 'gpu'"),
+    (
+        ["run-attention", "--top", "accel", "--mode", "online", *ATT],
+        "--mode does not apply to --top accel",
+    ),
+    (
+        ["run-attention", "--top", "accel", "--lq", "4", "--lk", "0", "--d", "4", "--dv", "4"],
+        "--lk must be between 1 and 1048576, got 0",
+    ),
+    (
+        ["run-attention", "--top", "accel", "--rows", "4", "--cols", "8", *ATT],
+        "--top accel needs --rows equal to --cols, got 4 and 8",
+    ),
+    (
+        ["run-attention", "--top", "accel", "--block", "0", *ATT],
+        "--block must be between 1 and 65535, got 0",
+    ),
+    (
+        ["run-attention", "--top", "accel", "--block-lq", "0", *ATT],
+        "--block-lq must be between 1 and 4096, got 0",
+    ),
+    (
+        ["run-attention", "--top", "accel", "--bus-width", "48", *ATT],
+        "--bus-width must be one of 64, 128, 256, got 48",
+    ),
     # Synthesis and place and route.
     (["synth", "--target", "xilinx"], "--target must be one of generic, ecp5, ice40, got 'xilinx'"),
     (
@@ -93,6 +127,8 @@ def no_work(tmp_path, monkeypatch):
     import scripts.bench
     import scripts.pnr
     import scripts.synth
+    import tb.accel_runtime
+    import tb.attention_runtime
     import tb.runtime
 
     def started(*args, **kwargs):
@@ -105,6 +141,8 @@ def no_work(tmp_path, monkeypatch):
         (scripts.bench, "run_sweep"),
         (tb.runtime, "random_operands"),
         (tb.runtime, "run_gemm"),
+        (tb.attention_runtime, "run_tiles"),
+        (tb.accel_runtime, "run_accel_jobs"),
     ]:
         monkeypatch.setattr(module, name, started)
     monkeypatch.chdir(tmp_path)
