@@ -571,18 +571,21 @@ def _print_pnr(label, r, clock_mhz):
 
 
 def cmd_pnr(args):
-    from scripts.pnr import check_flow, place_and_route, place_and_route_accel
+    from scripts.pnr import MAX_PNR_SEED, check_flow, place_and_route, place_and_route_accel
 
     cfg = _config(args)
     with _options(target="--target", device="--device", clock_mhz="--clock-mhz"):
         check_flow(args.target, args.device, args.clock_mhz)
+    check_int("--seed", args.seed, 1, MAX_PNR_SEED)
     check_choice("--top", args.top, SYNTH_TOPS)
     frontend = _accel_frontend(args, [cfg]) if args.top == "accel" else None
     root = _out_dir("build/pnr" if args.out is None else args.out)
     where = f"{args.target}-{args.device}"
     if frontend is None:
         out = root / f"{cfg.id}-{where}"
-        r = place_and_route(cfg, args.target, args.device, out, clock_mhz=args.clock_mhz)
+        r = place_and_route(
+            cfg, args.target, args.device, out, clock_mhz=args.clock_mhz, seed=args.seed
+        )
         _print_pnr(f"{cfg.id} on {where}", r, args.clock_mhz)
         print(f"  report: {out / 'pnr.json'}")
         return 0
@@ -591,7 +594,7 @@ def cmd_pnr(args):
     fid = frontend_id(frontend)
     out = root / f"accel-{cfg.id}-{fid}-{where}"
     r = place_and_route_accel(
-        cfg, frontend, args.target, args.device, out, clock_mhz=args.clock_mhz
+        cfg, frontend, args.target, args.device, out, clock_mhz=args.clock_mhz, seed=args.seed
     )
     accel, array = r["accel"], r["array"]
     _print_pnr(f"accelerator {cfg.id} {fid} on {where}", accel, args.clock_mhz)
@@ -850,6 +853,7 @@ def build_parser():
     p.add_argument("--target", default="ecp5", help="ecp5 or ice40")
     p.add_argument("--device", default="85k", help="ecp5: 25k, 45k, 85k; ice40: up5k, hx8k")
     p.add_argument("--clock-mhz", type=float, default=100.0, help="clock constraint")
+    p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
     _add_measure_top_arg(p)
     _add_frontend_args(p)
     p.add_argument("--out", default=None, help="output root (default build/pnr)")

@@ -176,12 +176,17 @@ def synthesize_accel_harness(config, frontend, target, out_dir):
     return _synthesize(AccelQorHarness(config, frontend), commands, target, Path(out_dir))
 
 
-def route(target, device, out_dir, *, clock_mhz=100):
+#: Largest nextpnr placement seed ``systolix pnr --seed`` takes.
+MAX_PNR_SEED = (1 << 31) - 1
+
+
+def route(target, device, out_dir, *, clock_mhz=100, seed=1):
     """Place and route the netlist :func:`synthesize_harness` wrote into ``out_dir``; return
     :func:`parse_report`'s dict plus the run time in ``seconds``.
 
     nextpnr only works until the clock constraint is met, so ``fmax_mhz`` is a lower bound
-    on the best achievable when ``timing_met`` is true.
+    on the best achievable when ``timing_met`` is true. ``seed`` is nextpnr's placement seed
+    (fmax varies with it by some percent; the published tables use 1).
     """
     work = Path(out_dir)
     flag, package = DEVICES[target][device]
@@ -196,7 +201,7 @@ def route(target, device, out_dir, *, clock_mhz=100):
         "--report",
         "report.json",
         "--seed",
-        "1",
+        str(seed),
         "--timing-allow-fail",  # a missed constraint is a result to report, not an error
     ]
     if target == "ice40":
@@ -205,10 +210,11 @@ def route(target, device, out_dir, *, clock_mhz=100):
     run_tool(f"yowasp-nextpnr-{target}", args, cwd=work, log_name="nextpnr.log")
     result = parse_report(json.loads((work / "report.json").read_text()), clock_mhz)
     result["seconds"] = round(time.perf_counter() - start, 1)
+    result["seed"] = seed
     return result
 
 
-def place_and_route(config, target, device, out_dir, *, clock_mhz=100):
+def place_and_route(config, target, device, out_dir, *, clock_mhz=100, seed=1):
     """Synthesize the configuration in :class:`~hdl.verify.qor_harness.QorHarness` and place and
     route it; return :func:`route`'s dict plus the synthesis counts (``synth``), the
     configuration and tool versions, also written to ``out_dir/pnr.json``.
@@ -227,7 +233,7 @@ def place_and_route(config, target, device, out_dir, *, clock_mhz=100):
     misfit = check_fit(counts, target, device)
     if misfit:
         raise UsageValueError(f"{config.id} {misfit}")
-    result = route(target, device, work, clock_mhz=clock_mhz)
+    result = route(target, device, work, clock_mhz=clock_mhz, seed=seed)
     result.update(
         {
             "synth": {k: v for k, v in counts.items() if k != "cells_by_type"},
@@ -242,7 +248,9 @@ def place_and_route(config, target, device, out_dir, *, clock_mhz=100):
     return result
 
 
-def place_and_route_accel(config, frontend, target, device, out_dir, *, clock_mhz=100, array=True):
+def place_and_route_accel(
+    config, frontend, target, device, out_dir, *, clock_mhz=100, array=True, seed=1
+):
     """Place and route the accelerator of ``config`` and ``frontend`` in
     :class:`~hdl.verify.qor_harness.AccelQorHarness` and, beside it, the bare array of the same
     ``config`` in :class:`~hdl.verify.qor_harness.QorHarness` (:func:`place_and_route`).
@@ -255,7 +263,7 @@ def place_and_route_accel(config, frontend, target, device, out_dir, *, clock_mh
     config : ArrayConfig
     frontend : golden.frontend.FrontendConfig or None
         Bus and tiles (``None``: the defaults).
-    target, device, clock_mhz
+    target, device, clock_mhz, seed
         As in :func:`place_and_route`.
     out_dir : path
     array : bool
@@ -285,7 +293,7 @@ def place_and_route_accel(config, frontend, target, device, out_dir, *, clock_mh
     misfit = check_fit(counts, target, device)
     if misfit:
         raise UsageValueError(f"accelerator {config.id} {misfit}")
-    accel = route(target, device, work / "accel", clock_mhz=clock_mhz)
+    accel = route(target, device, work / "accel", clock_mhz=clock_mhz, seed=seed)
     accel.update(
         {
             "synth": {k: v for k, v in counts.items() if k != "cells_by_type"},
@@ -299,7 +307,9 @@ def place_and_route_accel(config, frontend, target, device, out_dir, *, clock_mh
     )
     bare = None
     if array:
-        bare = place_and_route(config, target, device, work / "array", clock_mhz=clock_mhz)
+        bare = place_and_route(
+            config, target, device, work / "array", clock_mhz=clock_mhz, seed=seed
+        )
     result = {"accel": accel, "array": bare}
     work.mkdir(parents=True, exist_ok=True)
     (work / "pnr.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -96,6 +96,7 @@ BAD_INPUT = [
     (["pnr", "--device", "1k"], "--device must be one of 25k, 45k, 85k for ecp5, got '1k'"),
     (["pnr", "--clock-mhz", "-5"], "--clock-mhz must be between 1 and 1000, got -5.0"),
     (["pnr", "--clock-mhz", "nan"], "--clock-mhz must be between 1 and 1000, got nan"),
+    (["pnr", "--seed", "0"], "--seed must be between 1 and 2147483647, got 0"),
     (["pnr", "--target", "ice40", "--device", "hx8k"], "has no DSP blocks: use multiplier=lut"),
     # The sweep.
     (["bench", "--jobs", "0"], "--jobs must be between 1 and 256, got 0"),

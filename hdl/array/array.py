@@ -2,8 +2,19 @@
 
 from types import SimpleNamespace
 
-from amaranth.hdl import ClockSignal, Const, Instance, Module, ResetSignal, Shape, Signal, Value
-from amaranth.lib import fifo, stream, wiring
+from amaranth.hdl import (
+    ClockSignal,
+    Const,
+    Instance,
+    Module,
+    Mux,
+    ResetSignal,
+    Shape,
+    Signal,
+    Value,
+)
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from golden.errors import UsageTypeError
@@ -69,6 +80,91 @@ def array_latency(config):
     the input register, R−1 skew stages and R PE rows, C−1 hops across, C−1−c de-skew stages
     for column c, the MAC's pipeline stages, and the result FIFO."""
     return config.rows + config.cols + 1 + arithmetic_for(config).mac_latency
+
+
+class ResultFifo(wiring.Component):
+    """The array's result FIFO: first-word fall-through, written without a ready.
+
+    The array accepts an activation row only while a result slot is free, so a write never
+    finds the FIFO full and needs no ``w_rdy``. The oldest entry waits in an output register
+    (``r_data`` comes straight from flip-flops, not through the storage's read mux), ``r_rdy``
+    is a flag register, and every next state is a multiplexer choice between values computed
+    from registers alone, so ``r_en`` (the consumer's ready, which may come from far away)
+    only drives the last multiplexer. Timing as Amaranth's ``SyncFIFO``: a row written in
+    cycle t can be read from cycle t + 1.
+
+    Members
+    -------
+    w_data : In(width)
+    w_en : In(1)
+        Write ``w_data``; the caller guarantees a free entry.
+    r_data : Out(width)
+        The oldest entry.
+    r_rdy : Out(1)
+        An entry is there.
+    r_en : In(1)
+        Take the oldest entry (when ``r_rdy``).
+    """
+
+    def __init__(self, *, width, depth):
+        self._width, self._depth = width, depth
+        super().__init__(
+            {
+                "w_data": In(width),
+                "w_en": In(1),
+                "r_data": Out(width),
+                "r_rdy": Out(1),
+                "r_en": In(1),
+            }
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        depth = self._depth
+        m.submodules.storage = storage = Memory(shape=self._width, depth=depth, init=[])
+        write = storage.write_port()
+        read = storage.read_port(domain="comb")
+        # At least one bit: a zero-width pointer (depth 1) would be an invalid [-1:0] vector.
+        w_ptr = Signal(range(max(depth, 2)))
+        # The oldest entry sits in ``r_data``; the storage is read at the entry after it, kept
+        # as a register so that the read address comes straight from flip-flops.
+        r_ahead = Signal(range(max(depth, 2)), init=1 % depth)
+        count = Signal(range(depth + 1))
+        one = Signal()  # count == 1, as a register
+
+        def advance(ptr):
+            return Mux(ptr == depth - 1, 0, ptr + 1)
+
+        w_next, ahead_next = Signal.like(w_ptr), Signal.like(w_ptr)
+        more, fewer = Signal.like(count), Signal.like(count)
+        m.d.comb += [
+            w_next.eq(advance(w_ptr)),
+            ahead_next.eq(advance(r_ahead)),
+            more.eq(count + 1),
+            fewer.eq(count - 1),
+            write.addr.eq(w_ptr),
+            write.data.eq(self.w_data),
+            write.en.eq(self.w_en),
+            # The entry after the oldest: the next head when the oldest is taken.
+            read.addr.eq(r_ahead),
+        ]
+        taken = self.r_en & self.r_rdy
+        with m.If(self.w_en):
+            m.d.sync += w_ptr.eq(w_next)
+        with m.If(taken):
+            m.d.sync += r_ahead.eq(ahead_next)
+        with m.If(self.w_en & ~taken):
+            m.d.sync += [count.eq(more), self.r_rdy.eq(1), one.eq(count == 0)]
+        with m.Elif(taken & ~self.w_en):
+            m.d.sync += [count.eq(fewer), self.r_rdy.eq(~one), one.eq(count == 2)]
+        # The output register: the written row becomes the head when the FIFO is (or is about
+        # to be) empty, the stored next entry when the head is taken from a longer queue.
+        becomes_head = ~self.r_rdy | (one & taken)
+        with m.If(self.w_en & becomes_head):
+            m.d.sync += self.r_data.eq(self.w_data)
+        with m.Elif(taken):
+            m.d.sync += self.r_data.eq(read.data)
+        return m
 
 
 class SystolicArray(wiring.Component):
@@ -182,26 +278,31 @@ class SystolicArray(wiring.Component):
         m.d.comb += self.weights.ready.eq(~shadow_full | fold_start)
         weight_fire = self.weights.valid & self.weights.ready
 
-        beats_before = Signal.like(shadow_beats)
-        m.d.comb += beats_before.eq(shadow_beats)
-        with m.If(fold_start):
-            m.d.comb += beats_before.eq(0)
-        m.d.sync += shadow_beats.eq(beats_before + weight_fire)
+        # Every next state below is a choice between values computed from registers alone, so
+        # the handshakes (which cross the whole array) only drive the last multiplexer: with a
+        # fold start the count restarts at this cycle's beat, else it adds it.
+        beats_before = Mux(fold_start, 0, shadow_beats)  # the tag of this cycle's weight beat
+        beats_next = Signal.like(shadow_beats)
+        m.d.comb += beats_next.eq(shadow_beats + 1)
         last_beat = shadow_beats == rows - 1  # from the register alone, off the loop
         with m.If(fold_start):
-            m.d.sync += shadow_full.eq(weight_fire & (rows == 1))
-        with m.Else():
-            m.d.sync += shadow_full.eq(shadow_full | (weight_fire & last_beat))
+            m.d.sync += [
+                shadow_beats.eq(self.weights.valid),
+                shadow_full.eq(self.weights.valid & (rows == 1)),
+            ]
+        with m.Elif(weight_fire):
+            m.d.sync += [shadow_beats.eq(beats_next), shadow_full.eq(shadow_full | last_beat)]
         with m.If(act_fire):
             m.d.sync += expect_fold_start.eq(self.acts.payload.last)
 
         result_fire = self.results.valid & self.results.ready
-        m.d.sync += outstanding.eq(outstanding + act_fire - result_fire)
+        more, fewer = Signal.like(outstanding), Signal.like(outstanding)
+        m.d.comb += [more.eq(outstanding + 1), fewer.eq(outstanding - 1)]
         below_last_slot = outstanding < cfg.result_fifo_depth - 1
         with m.If(act_fire & ~result_fire):
-            m.d.sync += slot_free.eq(below_last_slot)
+            m.d.sync += [outstanding.eq(more), slot_free.eq(below_last_slot)]
         with m.Elif(result_fire & ~act_fire):
-            m.d.sync += slot_free.eq(1)
+            m.d.sync += [outstanding.eq(fewer), slot_free.eq(1)]
 
         # --- activation entry: operand decode, input register and skew ------------------------
         row_inputs = []
@@ -227,9 +328,13 @@ class SystolicArray(wiring.Component):
         weight_tag = Signal(range(max(rows, 2)), name="weight_tag")
         weight_valid = Signal(name="weight_valid")
         weight_row = Signal(weight_row_layout(cfg), name="weight_row", reset_less=True)
-        m.d.sync += [weight_valid.eq(weight_fire), weight_tag.eq(beats_before)]
-        with m.If(weight_fire):
-            m.d.sync += weight_row.eq(self.weights.payload)
+        # The row register loads every cycle (no enable fanned out from the handshake): a row
+        # loaded without ``weight_valid`` is never written into a PE.
+        m.d.sync += [
+            weight_valid.eq(weight_fire),
+            weight_tag.eq(beats_before),
+            weight_row.eq(self.weights.payload),
+        ]
         # Column c loads c cycles late, matching the diagonal wavefront of the switch.
         column_weights = [_delay(m, weight_row[c], c, f"weight_skew_{c}") for c in range(cols)]
 
@@ -266,7 +371,7 @@ class SystolicArray(wiring.Component):
         out_valid = _delay(m, act_fire, pipeline_stages, "row_valid", reset_less=False)
         m.d.comb += out_row.last.eq(_delay(m, self.acts.payload.last, pipeline_stages, "row_last"))
 
-        m.submodules.result_fifo = result_fifo = fifo.SyncFIFO(
+        m.submodules.result_fifo = result_fifo = ResultFifo(
             width=result_layout.size, depth=cfg.result_fifo_depth
         )
         m.d.comb += [
