@@ -36,6 +36,12 @@ ACC_WIDTH_LIMIT = {"int8": 64, "e4m3": 256, "e5m2": 256, "e4m3xe5m2": 256}
 MAX_RESULT_FIFO_DEPTH = 4096
 
 
+def max_mac_pipeline(mac):
+    """The deepest ``mac_pipeline`` of a MAC kind: 3 for FP8 (the product's shift gets a cycle
+    of its own), 2 for INT8."""
+    return 2 if mac == "int8" else 3
+
+
 @dataclass(frozen=True)
 class ArrayConfig:
     """Parameters of a weight-stationary systolic array.
@@ -77,11 +83,14 @@ class ArrayConfig:
         ``ecp5`` MAC and the rest a pipelined LUT multiplier with the same latency
         (:meth:`pe_multiplier`), so an array larger than the device's DSP budget still fits.
     mac_pipeline : int or None
-        Pipeline registers inside each PE's MAC, 0 to 2; each adds one cycle of latency and
-        shortens the critical path. 1 registers the product before the partial-sum add; 2 also
-        registers the operands (the selected weight and the activation) before the multiplier.
-        ``None`` picks 2, the fastest (``systolix bench`` measures each depth); 0 saves
-        the product and operand flip-flops. With ``multiplier="ecp5"`` or ``"auto"`` it counts
+        Pipeline registers inside each PE's MAC, 0 to 2 (FP8 kinds: 0 to 3); each adds one
+        cycle of latency and shortens the critical path. 1 registers the product before the
+        partial-sum add; 2 also registers the operands (the selected weight and the activation)
+        before the multiplier; 3 (FP8 only) also registers the significand product and the
+        exponent sum, so that the shift aligning the product has a cycle of its own
+        (:class:`~hdl.arith.mac_fp8.Fp8Mac`). ``None`` picks 2 (``systolix bench`` measures
+        each depth; an 8×8 FP8 array runs faster at 3, docs/performance.md); 0 saves the
+        product and operand flip-flops. With ``multiplier="ecp5"`` or ``"auto"`` it counts
         the fabric registers after the DSP block's output register instead (0 to 2; the MAC
         latency is ``2 + mac_pipeline``, :attr:`mac_latency`); 2 keeps the DSP-to-fabric
         routing and the partial-sum add in separate cycles.
@@ -125,7 +134,11 @@ class ArrayConfig:
         self._check_dsp_budget()
         if self.mac_pipeline is None:
             self._set("mac_pipeline", self.default_mac_pipeline)
-        self._set("mac_pipeline", check_int("mac_pipeline", self.mac_pipeline, 0, 2))
+        # FP8 MACs take a third stage (the product's shift in a cycle of its own); INT8 has
+        # none to add. The kind is named where the range depends on it.
+        hi = max_mac_pipeline(self.mac)
+        where = f" for mac={self.mac}" if self.is_fp8 or self.mac_pipeline == 3 else ""
+        self._set("mac_pipeline", check_int("mac_pipeline", self.mac_pipeline, 0, hi, where=where))
         need = self.min_acc_width
         if self.acc_width is None:
             self._set("acc_width", need)

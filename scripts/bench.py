@@ -24,7 +24,7 @@ from pathlib import Path
 
 from golden.errors import UsageValueError
 from golden.perf import GemmShape, tier_cycles, utilization
-from hdl.config import MAC_KINDS, ArrayConfig
+from hdl.config import MAC_KINDS, ArrayConfig, max_mac_pipeline
 from hdl.cycles import cycles_for
 
 #: Standard GEMM shapes ``C[M×N] = A[M×K]·B[K×N]`` of the report.
@@ -100,12 +100,15 @@ def default_configs():
 def sweep_configs(sizes=None, macs=None, multipliers=None, mac_pipelines=None):
     """Every combination of the given sizes ``[(rows, cols)]``, MAC kinds, multipliers and MAC
     pipeline depths (``None`` is the kind's default in both); omitted lists take
-    :data:`DEFAULT_SIZES`, every kind, ``[None]`` and ``[None]``."""
+    :data:`DEFAULT_SIZES`, every kind, ``[None]`` and ``[None]``. A depth a kind does not have
+    (3 for INT8) is left out for that kind."""
     configs = []
     for rows, cols in sizes or DEFAULT_SIZES:
         for mac in macs or MAC_KINDS:
             for multiplier in multipliers or [None]:
                 for pipeline in mac_pipelines or [None]:
+                    if pipeline is not None and pipeline > max_mac_pipeline(mac):
+                        continue
                     configs.append(
                         ArrayConfig(
                             rows=rows,

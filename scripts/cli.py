@@ -639,9 +639,20 @@ def _sweep_lists(args, parse_sizes):
                 raise UsageValueError(
                     f"--mac-pipelines must be integers separated by commas, got {item!r}"
                 ) from None
+        # A depth must suit one of the selected kinds (3 is FP8 only); the sweep leaves out
+        # the kinds it does not suit.
+        kinds = macs or list(MAC_KINDS)
         with _options(mac_pipeline="--mac-pipelines"):
             for depth in pipelines:
-                ArrayConfig(mac_pipeline=depth)
+                errors = []
+                for mac in kinds:
+                    try:
+                        ArrayConfig(mac=mac, mac_pipeline=depth)
+                        break
+                    except UsageError as exc:
+                        errors.append(exc)
+                else:
+                    raise errors[0]
     return sizes, macs, multipliers, pipelines
 
 

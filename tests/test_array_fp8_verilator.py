@@ -91,7 +91,31 @@ def edge_jobs(fa, fb, rows, cols):
 
 @pytest.mark.parametrize(("mac", "rows", "cols"), params())
 def test_fp8_array_bit_exact(mac, rows, cols, seed):
-    cfg = ArrayConfig(rows=rows, cols=cols, mac=mac)
+    check_fp8_array(ArrayConfig(rows=rows, cols=cols, mac=mac), seed)
+
+
+#: ``mac_pipeline=3`` (FP8 only): every kind once, square and not.
+P3_SHAPES = [("e4m3", 4, 4), ("e5m2", 3, 5), ("e4m3xe5m2", 5, 2)]
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [config_param(rows=rows, cols=cols, mac=mac, mac_pipeline=3) for mac, rows, cols in P3_SHAPES],
+)
+def test_fp8_array_mac_pipeline_3(cfg, seed):
+    """Three MAC stages (operand register, significand product, aligned product): the same
+    bits as ever, and cycle counts that follow the model with MAC latency 3."""
+    assert cfg.mac_latency == 3
+    # One-row folds switch the weights every cycle; K = 1 is a single product per column.
+    check_fp8_array(cfg, seed, extra_shapes=[(1, 3 * cfg.rows + 1, cfg.cols + 1), (cfg.rows, 1, 1)])
+
+
+def check_fp8_array(cfg, seed, extra_shapes=()):
+    """Random GEMMs (some with specials and random stalls), the edge and tie jobs and random
+    GEMMs of ``extra_shapes`` (M, K, N) through ``cfg``: every bit against the golden model
+    and the reference, and the cycles of the stall-free random jobs against
+    :func:`~hdl.cycles.cycles_for`."""
+    rows, cols = cfg.rows, cfg.cols
     fa, fb = cfg.fp8_formats
     rng = np.random.default_rng(seed)
     jobs = []
@@ -102,6 +126,10 @@ def test_fp8_array_bit_exact(mac, rows, cols, seed):
         jobs.append(
             GemmJob(fp8_codes(rng, fa, (m, k), rate), fp8_codes(rng, fb, (k, n), rate), **stalls)
         )
+    timed = [0, 1, 2]
+    for m, k, n in extra_shapes:
+        timed.append(len(jobs))
+        jobs.append(GemmJob(fp8_codes(rng, fa, (m, k), 0.05), fp8_codes(rng, fb, (k, n))))
     jobs += edge_jobs(fa, fb, rows, cols)
     jobs += tie_jobs(fa, fb)
     runs = run_gemm_batch(cfg, jobs, seed=seed)
@@ -109,9 +137,9 @@ def test_fp8_array_bit_exact(mac, rows, cols, seed):
         want = fp8_matmul_exact(job.a, job.b, fa, fb).result
         assert np.array_equal(run.c.view(np.uint32), want.view(np.uint32)), f"job {i}"
         assert_same_result(cfg, run.c, reference_gemm(cfg, job.a, job.b), f"job {i} vs reference")
-        if i < 3:
+        if i in timed:
             (m, k), n = job.a.shape, job.b.shape[1]
-            assert run.cycles == cycles_for(cfg, (m, k, n))
+            assert run.cycles == cycles_for(cfg, (m, k, n)), f"job {i}"
         if job.result_stall:
             assert run.stats["results"]["paused"] > 0, f"job {i}"
 

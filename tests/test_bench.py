@@ -148,3 +148,10 @@ def test_pnr_budget_leaves_large_designs_as_estimates(tmp_path):
     assert not (tmp_path / "points" / "r4c4-int8-ecp5-25k" / "harness").exists()
     with pytest.raises(ValueError, match="pnr_budget must be a non-negative integer"):
         BenchOptions(pnr_budget=-1)
+
+
+def test_sweep_leaves_out_depths_a_kind_lacks():
+    """``--mac-pipelines 2,3`` sweeps depth 3 for the FP8 kinds only (INT8 has no third stage)."""
+    configs = sweep_configs(sizes=[(2, 2)], mac_pipelines=[2, 3])
+    got = {(c.mac, c.mac_pipeline) for c in configs}
+    assert got == {("int8", 2)} | {(k, p) for k in ("e4m3", "e5m2", "e4m3xe5m2") for p in (2, 3)}

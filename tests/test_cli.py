@@ -110,6 +110,10 @@ BAD_INPUT = [
     ),
     (["bench", "--mac-pipelines", "5"], "--mac-pipelines must be between 0 and 2, got 5"),
     (["bench", "--mac-pipelines", "x"], "--mac-pipelines must be integers separated by commas"),
+    (
+        ["bench", "--mac-pipelines", "3", "--macs", "int8"],
+        "--mac-pipelines must be between 0 and 2 for mac=int8, got 3",
+    ),
     (["bench", "--pnr-budget", "-1"], "--pnr-budget must be a non-negative integer, got -1"),
     (["bench", "--clock-mhz", "-1"], "--clock-mhz must be between 1 and 1000, got -1.0"),
     (["bench", "--target", "xilinx"], "--target must be one of ecp5, ice40, got 'xilinx'"),

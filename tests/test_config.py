@@ -31,7 +31,13 @@ from hdl.config import ArrayConfig
             {"rows": 16, "cols": 16, "multiplier": "ecp5", "dsp_blocks": 156},
             "dsp_blocks must be at least 256 for multiplier='ecp5' on a 16×16 array",
         ),
-        ({"mac_pipeline": 3}, "mac_pipeline must be between 0 and 2, got 3"),
+        ({"mac_pipeline": 3}, "mac_pipeline must be between 0 and 2 for mac=int8, got 3"),
+        (
+            {"multiplier": "lut", "mac_pipeline": 3},
+            "mac_pipeline must be between 0 and 2 for mac=int8, got 3",
+        ),
+        ({"mac": "e4m3", "mac_pipeline": 4}, "mac_pipeline must be between 0 and 3 for mac=e4m3"),
+        ({"mac": "e5m2", "mac_pipeline": -1}, "mac_pipeline must be between 0 and 3 for mac=e5m2"),
         ({"mac_pipeline": np.int64(-1)}, "mac_pipeline must be between 0 and 2, got -1"),
     ],
 )
@@ -88,6 +94,24 @@ def test_config_fp8_widths_and_latency():
     cfg = ArrayConfig(rows=4, cols=4, mac="e4m3")
     assert cfg.mac_latency == 2 and cfg.result_fifo_depth == 4 + 4 + 4
     assert cfg.id == "r4c4-e4m3"
+
+
+@pytest.mark.parametrize("mac", ["e4m3", "e5m2", "e4m3xe5m2"])
+def test_config_fp8_mac_pipeline_3(mac):
+    """Depth 3 (FP8 only): the operand register and two product registers, MAC latency 3,
+    read by the array latency and the full-rate FIFO; the id names the depth."""
+    from hdl.arith import arithmetic_for
+    from hdl.array.array import array_latency
+
+    cfg = ArrayConfig(rows=4, cols=6, mac=mac, mac_pipeline=3)
+    arith = arithmetic_for(cfg)
+    assert arith.operand_register and arith.product_registers == 2
+    assert cfg.mac_latency == 3 and array_latency(cfg) == 4 + 6 + 1 + 3
+    assert cfg.result_fifo_depth == 4 + 6 + 2 + 3
+    assert cfg.id == f"r4c6-{mac}-p3"
+    assert ArrayConfig(mac=mac, mac_pipeline=3, multiplier="dsp").mac_latency == 3
+    depths = {p: ArrayConfig(mac=mac, mac_pipeline=p).mac_latency for p in range(4)}
+    assert depths == {0: 0, 1: 1, 2: 2, 3: 3}
 
 
 def test_config_id_names_non_defaults():

@@ -182,7 +182,7 @@ def test_fp8_mac_accumulates_after_one_cycle():
     assert seen == [(100 - 24 * (1 << 30), 1)]
 
 
-def mac_chain(fa, fb, stages, *, product_register):
+def mac_chain(fa, fb, stages, *, product_registers):
     """``stages`` FP8 MACs in a column, as in the array: each decodes its own two codes, and
     its ``psum_out`` is the next one's ``psum_in``. Returns the module, the code signals
     ``[(act code, weight code)]`` and the MACs."""
@@ -193,8 +193,9 @@ def mac_chain(fa, fb, stages, *, product_register):
         dec_a = m.submodules[f"dec_a_{s}"] = Fp8Decoder(fa)
         dec_w = m.submodules[f"dec_w_{s}"] = Fp8Decoder(fb)
         mac = m.submodules[f"mac_{s}"] = Fp8Mac(
-            act_fmt=fa, weight_fmt=fb, acc_width=width, product_register=product_register
+            act_fmt=fa, weight_fmt=fb, acc_width=width, product_registers=product_registers
         )
+        assert mac.latency == product_registers
         m.d.comb += [mac.a.eq(dec_a.operand), mac.w.eq(dec_w.operand)]
         if macs:
             m.d.comb += mac.psum_in.eq(macs[-1].psum_out)
@@ -203,15 +204,16 @@ def mac_chain(fa, fb, stages, *, product_register):
     return m, codes, macs
 
 
-def run_mac_chain(fa, fb, cases, *, product_register=True, stages=4):
+def run_mac_chain(fa, fb, cases, *, product_registers=1, stages=4):
     """Each case ``(psum_in, [(act code, weight code)] per stage)`` through a MAC chain, one
     case per cycle; returns ``(sum, nan, pinf, ninf)`` at its end per case.
 
-    With product registers, a case's codes are presented in one cycle and its ``psum_in`` in
-    the next, when its products enter the sums, while the next case's codes are already on
-    the operands: a product (or flag) that bypassed its register would be the wrong case's.
+    With ``product_registers`` L, a case's codes are presented in one cycle and its
+    ``psum_in`` L cycles later, when its products enter the sums, while the next L cases'
+    codes are already on the operands: a product (or flag) that skipped a register, or took
+    one too many, would be another case's.
     """
-    m, codes, macs = mac_chain(fa, fb, stages, product_register=product_register)
+    m, codes, macs = mac_chain(fa, fb, stages, product_registers=product_registers)
     got = []
 
     def set_codes(ctx, pairs):
@@ -225,22 +227,20 @@ def run_mac_chain(fa, fb, cases, *, product_register=True, stages=4):
         got.append((out.sum, out.nan, out.pinf, out.ninf))
 
     async def testbench(ctx):
-        if not product_register:
+        if not product_registers:
             for psum_in, pairs in cases:
                 set_codes(ctx, pairs)
                 read_sum(ctx, psum_in)
             return
-        previous = None
-        for case in [*cases, None]:
-            if case is not None:
-                set_codes(ctx, case[1])
-            if previous is not None:
-                read_sum(ctx, previous[0])
+        for cycle in range(len(cases) + product_registers):
+            if cycle < len(cases):
+                set_codes(ctx, cases[cycle][1])
+            if cycle >= product_registers:
+                read_sum(ctx, cases[cycle - product_registers][0])
             await ctx.tick()
-            previous = case
 
     sim = Simulator(m)
-    if product_register:
+    if product_registers:
         sim.add_clock(1e-8)
     sim.add_testbench(testbench)
     sim.run()
@@ -283,9 +283,9 @@ def no_flags(value=0):
     return {"sum": value, "nan": 0, "pinf": 0, "ninf": 0}
 
 
-@pytest.mark.parametrize("product_register", [True, False], ids=["registered", "comb"])
+@pytest.mark.parametrize("product_registers", [1, 0, 2], ids=["registered", "comb", "split"])
 @pytest.mark.parametrize(("fa", "fb"), PAIRS, ids=lambda f: f)
-def test_fp8_mac_flags_sticky_down_the_chain(fa, fb, product_register, seed):
+def test_fp8_mac_flags_sticky_down_the_chain(fa, fb, product_registers, seed):
     """A NaN (or ±Inf) product at any MAC of a column, followed by normal products: its flag
     reaches the end of the chain, the integer sum is that of the finite products; a flag
     arriving on ``psum_in`` passes every MAC too. Then random code pairs (specials included)
@@ -327,7 +327,7 @@ def test_fp8_mac_flags_sticky_down_the_chain(fa, fb, product_register, seed):
     flag_index = {"nan": 1, "pinf": 2, "ninf": 3}
     assert all(want[i][flag_index[flag]] for i, flag in enumerate(raised))
     assert all(want[i][0] != 0 for i in range(len(raised)))
-    got = run_mac_chain(fa, fb, cases, product_register=product_register)
+    got = run_mac_chain(fa, fb, cases, product_registers=product_registers)
     for i, (case, g, w) in enumerate(zip(cases, got, want, strict=True)):
         assert g == w, f"case {i} {case}: got (sum, nan, pinf, ninf) {g}, want {w}"
 
@@ -357,11 +357,12 @@ def test_fp8_mac_negative_zero_product(fa, fb):
     cases.append((no_flags(0), [(neg_one[fa], one[fb]), (a_codes["neg_zero"], one[fb])]))
     want = chain_expected(fa, fb, cases)
     assert want[0] == (0, 0, 0, 0)
-    for stages in (1, 2, 4):
-        subset = [c for c in cases if len(c[1]) == stages]
-        got = run_mac_chain(fa, fb, subset, stages=stages, product_register=True)
-        for case, g, w in zip(subset, got, chain_expected(fa, fb, subset), strict=True):
-            assert g == w, f"{case}: got (sum, nan, pinf, ninf) {g}, want {w}"
+    for product_registers in (1, 2):
+        for stages in (1, 2, 4):
+            subset = [c for c in cases if len(c[1]) == stages]
+            got = run_mac_chain(fa, fb, subset, stages=stages, product_registers=product_registers)
+            for case, g, w in zip(subset, got, chain_expected(fa, fb, subset), strict=True):
+                assert g == w, f"{case}: got (sum, nan, pinf, ninf) {g}, want {w}"
 
 
 @pytest.mark.parametrize("saturate", [False, True], ids=["nonsat", "sat"])

@@ -30,8 +30,9 @@ class Arithmetic:
     acc_width : int
         Partial-sum width W.
     mac_pipeline : int
-        Registers inside each PE's MAC, 0 to 2: 1 is the MAC's product register, 2 adds the
-        PE's operand register in front of the multiplier.
+        Registers inside each PE's MAC, 0 to 2 (FP8: 0 to 3): 1 is the MAC's product register,
+        2 adds the PE's operand register in front of the multiplier, 3 (FP8) a second product
+        register (:class:`Fp8Arithmetic`).
     multiplier : str
         ``"dsp"`` or ``"lut"`` (see :mod:`hdl.arith.multiplier`); INT8 also takes ``"ecp5"``
         (:class:`Int8Arithmetic`).
@@ -75,15 +76,21 @@ class Arithmetic:
         return self._mac_pipeline >= 2
 
     @property
+    def product_registers(self):
+        """Registers inside the MAC between the multiplier operands and the partial-sum add
+        (the MAC's ``latency``): 1 from ``mac_pipeline`` 1 on, 2 at ``mac_pipeline`` 3."""
+        return {0: 0, 1: 1, 2: 1, 3: 2}[self._mac_pipeline]
+
+    @property
     def product_register(self):
         """Whether the MAC registers the product before the partial-sum add."""
-        return self._mac_pipeline >= 1
+        return self.product_registers >= 1
 
     @property
     def mac_latency(self):
         """Pipeline stages of a PE's MAC path beyond its partial-sum register: the operand
-        register and the MAC's product register (its ``latency``), each one cycle."""
-        return int(self.operand_register) + int(self.product_register)
+        register and the MAC's product registers (its ``latency``), each one cycle."""
+        return int(self.operand_register) + self.product_registers
 
     # --- operands -------------------------------------------------------------------------
 
@@ -151,6 +158,8 @@ class Int8Arithmetic(Arithmetic):
     weight_operand_shape = signed(8)
 
     def __init__(self, acc_width, *, mac_pipeline=2, multiplier="dsp", mac_latency=None):
+        if mac_pipeline not in (0, 1, 2):
+            raise ValueError(f"mac_pipeline must be 0 to 2 for INT8, got {mac_pipeline!r}")
         super().__init__(acc_width, mac_pipeline=mac_pipeline, multiplier=multiplier)
         if multiplier == "ecp5":
             if mac_latency is not None:
@@ -179,7 +188,7 @@ class Int8Arithmetic(Arithmetic):
             return self._mac_pipeline
         if self._mac_latency is not None:
             return self._mac_latency - int(self.operand_register)
-        return int(super().product_register)
+        return super().product_registers
 
     @property
     def product_register(self):
@@ -234,9 +243,16 @@ class Fp8Arithmetic(Arithmetic):
     they add exactly with the flags ORed, and a finished sum is rounded once to binary32
     (:class:`~hdl.arith.round_f32.IntToF32`). The ``act_unsigned`` flag of the activation
     stream is ignored.
+
+    ``mac_pipeline`` goes to 3 here: the operand register, then two product registers in the
+    :class:`~hdl.arith.mac_fp8.Fp8Mac`, one after the significand multiply and exponent add and
+    one after the shift that aligns the product, so the multiply, the shift and the W-bit add
+    each have a cycle (MAC latency 3).
     """
 
     def __init__(self, name, acc_width, *, mac_pipeline=2, multiplier="lut"):
+        if mac_pipeline not in (0, 1, 2, 3):
+            raise ValueError(f"mac_pipeline must be 0 to 3 for FP8, got {mac_pipeline!r}")
         super().__init__(acc_width, mac_pipeline=mac_pipeline, multiplier=multiplier)
         self.name = name
         self.act_fmt, self.weight_fmt = FP8_FORMAT_PAIRS[name]
@@ -264,7 +280,7 @@ class Fp8Arithmetic(Arithmetic):
             act_fmt=self.act_fmt,
             weight_fmt=self.weight_fmt,
             acc_width=self._acc_width,
-            product_register=self.product_register,
+            product_registers=self.product_registers,
             lut_multiplier=self._multiplier == "lut",
         )
 

@@ -21,6 +21,12 @@ def kulisch_psum_layout(acc_width):
     )
 
 
+def align_product(sig_product, exp_sum, width):
+    """``sig_product << exp_sum`` as a ``width``-bit unsigned value: the product's magnitude in
+    units of ``2^L`` (§2.2). The shift is a barrel shifter, the deep half of the product."""
+    return (sig_product << exp_sum)[:width]
+
+
 def fp8_product_width(act_fmt, weight_fmt):
     """Bits of |sig_a·sig_b| << (exp_a + exp_b): significand product plus the largest shift."""
     fa, fb = FORMATS[act_fmt], FORMATS[weight_fmt]
@@ -43,7 +49,11 @@ class Fp8Product(wiring.Component):
     w : In(fp8_operand_layout(weight_fmt))
     product : Out(signed(fp8_product_width + 1))
     magnitude : Out(fp8_product_width)
-        ``|product|``.
+        ``|product| = sig_product << exp_sum`` (:func:`align_product`).
+    sig_product : Out(sig_a bits + sig_b bits)
+        ``sig_a·sig_b``, before the shift.
+    exp_sum : Out(exp_a bits + 1)
+        ``exp_a + exp_b``, the shift.
     sign : Out(1)
         Sign of the product (also for a zero product): ``product = ±magnitude``.
     nan, pinf, ninf : Out(1)
@@ -53,12 +63,15 @@ class Fp8Product(wiring.Component):
         self._act_fmt = act_fmt
         self._weight_fmt = weight_fmt
         self._lut_multiplier = lut_multiplier
+        fa, fb = FORMATS[act_fmt], FORMATS[weight_fmt]
         super().__init__(
             {
                 "a": In(fp8_operand_layout(act_fmt)),
                 "w": In(fp8_operand_layout(weight_fmt)),
                 "product": Out(signed(fp8_product_width(act_fmt, weight_fmt) + 1)),
                 "magnitude": Out(fp8_product_width(act_fmt, weight_fmt)),
+                "sig_product": Out(fa.man_bits + 1 + fb.man_bits + 1),
+                "exp_sum": Out(max(fa.exp_bits, fb.exp_bits) + 1),
                 "sign": Out(1),
                 "nan": Out(1),
                 "pinf": Out(1),
@@ -72,9 +85,16 @@ class Fp8Product(wiring.Component):
         sig_product = product_signal(
             unsigned(len(a.sig) + len(w.sig)), lut=self._lut_multiplier, name="sig_product"
         )
-        m.d.comb += sig_product.eq(a.sig * w.sig)
+        m.d.comb += [
+            sig_product.eq(a.sig * w.sig),
+            self.sig_product.eq(sig_product),
+            self.exp_sum.eq(a.exp + w.exp),
+        ]
         magnitude, sign = self.magnitude, self.sign
-        m.d.comb += [magnitude.eq(sig_product << (a.exp + w.exp)), sign.eq(a.sign ^ w.sign)]
+        m.d.comb += [
+            magnitude.eq(align_product(sig_product, self.exp_sum, len(magnitude))),
+            sign.eq(a.sign ^ w.sign),
+        ]
         m.d.comb += self.product.eq(Mux(sign, -magnitude, magnitude))
 
         a_inf = operand_inf(a, self._act_fmt)
@@ -92,12 +112,20 @@ class Fp8Product(wiring.Component):
 
 
 class Fp8Mac(wiring.Component):
-    """FP8 MAC: exact product, an optional product register, exact W-bit add, sticky flags.
+    """FP8 MAC: exact product, up to two product registers, exact W-bit add, sticky flags.
 
-    With ``product_register`` (the default), ``psum_out`` (combinational) is ``psum_in`` plus
-    the product of the operands presented one cycle earlier; every PE of a column has the same
-    product stage, so the skew of the array is unchanged and its latency grows by
-    :attr:`latency` cycles. Without it the whole MAC is combinational.
+    ``psum_out`` (combinational) is ``psum_in`` plus the product of the operands presented
+    :attr:`latency` cycles earlier, with their flags ORed in. Every PE of a column has the same
+    product stages, so the skew of the array is unchanged and its latency grows by
+    :attr:`latency` cycles.
+
+    * 0 registers: the whole MAC is combinational.
+    * 1 register (the default): the multiply and the shift in one cycle, then the magnitude,
+      sign and flags are registered before the add.
+    * 2 registers: the significand product, the exponent sum, the sign and the flags are
+      registered; the next cycle shifts the significand product into place (the barrel shift
+      by ``exp_a + exp_b``) and registers it, already in ones' complement, so the last cycle
+      is the W-bit add alone.
 
     Parameters
     ----------
@@ -106,8 +134,11 @@ class Fp8Mac(wiring.Component):
     acc_width : int
         Width W of the Kulisch accumulator (§2.3).
     product_register : bool
+        One product register (``True``) or none; ignored when ``product_registers`` is given.
     lut_multiplier : bool
         Mark the significand multiplier for logic-only mapping (see :mod:`hdl.arith.multiplier`).
+    product_registers : int or None
+        Instead of ``product_register``: 0 to 2 registers between the operands and the add.
 
     Members
     -------
@@ -118,14 +149,25 @@ class Fp8Mac(wiring.Component):
     """
 
     def __init__(
-        self, *, act_fmt, weight_fmt, acc_width, product_register=True, lut_multiplier=False
+        self,
+        *,
+        act_fmt,
+        weight_fmt,
+        acc_width,
+        product_register=True,
+        lut_multiplier=False,
+        product_registers=None,
     ):
         need = fp8_product_width(act_fmt, weight_fmt) + 1
         if not isinstance(acc_width, int) or not need <= acc_width <= 256:
             raise ValueError(f"acc_width must be between {need} and 256, got {acc_width!r}")
+        if product_registers is None:
+            product_registers = int(bool(product_register))
+        elif isinstance(product_registers, bool) or product_registers not in (0, 1, 2):
+            raise ValueError(f"product_registers must be 0 to 2, got {product_registers!r}")
         self._act_fmt = act_fmt
         self._weight_fmt = weight_fmt
-        self._product_register = product_register
+        self._product_registers = product_registers
         self._lut_multiplier = lut_multiplier
         super().__init__(
             {
@@ -139,7 +181,14 @@ class Fp8Mac(wiring.Component):
     @property
     def latency(self):
         """Cycles from operands to their product entering the sum."""
-        return int(self._product_register)
+        return self._product_registers
+
+    @staticmethod
+    def _register(m, value, name):
+        """``value`` one cycle later. No reset: a product only matters under a valid row."""
+        reg = Signal(value.shape(), name=name, reset_less=True)
+        m.d.sync += reg.eq(value)
+        return reg
 
     def elaborate(self, platform):
         m = Module()
@@ -147,22 +196,37 @@ class Fp8Mac(wiring.Component):
             act_fmt=self._act_fmt, weight_fmt=self._weight_fmt, lut_multiplier=self._lut_multiplier
         )
         m.d.comb += [product.a.eq(self.a), product.w.eq(self.w)]
+        width = len(product.magnitude)
 
-        staged = [product.magnitude, product.sign, product.nan, product.pinf, product.ninf]
-        if self._product_register:
-            # The product register needs no reset: its value only matters under a valid row.
-            registers = [Signal.like(v, name=f"p_{v.name}", reset_less=True) for v in staged]
-            m.d.sync += [r.eq(v) for r, v in zip(registers, staged, strict=True)]
-            staged = registers
-        p_magnitude, p_sign, p_nan, p_pinf, p_ninf = staged
-        # The sign is applied in the accumulating add, not before the register: −x is ~x + 1,
-        # and the +1 enters the adder as its carry-in, so no second carry chain is needed.
-        ones_complement = (Cat(p_magnitude, 0) ^ p_sign.replicate(len(p_magnitude) + 1)).as_signed()
+        flags = {name: getattr(product, name) for name in ("nan", "pinf", "ninf")}
+        sign = product.sign
+        if self._product_registers == 2:
+            # First stage: the significand multiply and the exponent add, side by side; the
+            # shift they feed is as deep again, so it gets a cycle of its own.
+            sig_product = self._register(m, product.sig_product, "p_sig_product")
+            exp_sum = self._register(m, product.exp_sum, "p_exp_sum")
+            sign = self._register(m, sign, "p_sign")
+            flags = {n: self._register(m, f, f"p_{n}") for n, f in flags.items()}
+            magnitude = Signal(width, name="aligned")
+            m.d.comb += magnitude.eq(align_product(sig_product, exp_sum, width))
+            # Second stage: the aligned magnitude, complemented here rather than in front of
+            # the add, so that the last stage is the carry chain alone.
+            ones = self._register(m, magnitude ^ sign.replicate(width), "q_ones_complement")
+            sign = self._register(m, sign, "q_sign")
+            flags = {n: self._register(m, f, f"q_{n}") for n, f in flags.items()}
+        else:
+            magnitude = product.magnitude
+            if self._product_registers == 1:
+                magnitude = self._register(m, magnitude, "p_magnitude")
+                sign = self._register(m, sign, "p_sign")
+                flags = {n: self._register(m, f, f"p_{n}") for n, f in flags.items()}
+            ones = magnitude ^ sign.replicate(width)
+        # The sign is applied in the accumulating add: −x is ~x + 1, and the +1 enters the
+        # adder as its carry-in, so no second carry chain is needed.
+        ones_complement = Cat(ones, sign).as_signed()
         m.d.comb += [
             # Truncation to W bits: a wrap that a legal max_k never reaches (§2.3).
-            self.psum_out.sum.eq(self.psum_in.sum + ones_complement + p_sign),
-            self.psum_out.nan.eq(self.psum_in.nan | p_nan),
-            self.psum_out.pinf.eq(self.psum_in.pinf | p_pinf),
-            self.psum_out.ninf.eq(self.psum_in.ninf | p_ninf),
+            self.psum_out.sum.eq(self.psum_in.sum + ones_complement + sign),
+            *(self.psum_out[n].eq(self.psum_in[n] | f) for n, f in flags.items()),
         ]
         return m
