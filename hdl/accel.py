@@ -330,13 +330,13 @@ class Accelerator(wiring.Component):
             ctrl.out_valid.eq(outbuf.beats.valid),
             ctrl.out_last.eq(out_fire & outbuf.beats.payload.last),
         ]
-        array_fire = array.acts.valid & array.acts.ready
+        # Activation rows into an array: the GEMM array's, or the attention unit's.
+        act_fire = array.acts.valid & array.acts.ready
         if att is not None:
-            array_fire = self._attention_unit(m, ctrl, rdma, wdma, W) | array_fire
+            act_fire = self._attention_unit(m, ctrl, rdma, wdma, W) | act_fire
 
         # --- performance events --------------------------------------------------------------
         perf = csr.perf
-        act_fire = array_fire
         m.d.comb += [
             perf.cycles.eq(ctrl.status.busy),
             perf.array_busy.eq(act_fire),

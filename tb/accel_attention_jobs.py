@@ -15,6 +15,7 @@ __all__ = [
     "attention_act_rows",
     "attention_address",
     "attention_origins",
+    "attention_tiles",
     "make_attention_job",
     "random_attention_job",
 ]
@@ -24,16 +25,25 @@ def _blocks(total, size):
     return [(start, min(size, total - start)) for start in range(0, total, size)]
 
 
+def attention_tiles(attention, lq, lk):
+    """The tiles the controller sends for an Lq × Lk descriptor, in order: ``(lq_b, lk_b,
+    last_block)`` per query block and key block (``golden.descriptor.AttentionConfig``)."""
+    return [
+        (lq_b, lk_b, k0 + lk_b == lk)
+        for _q0, lq_b in _blocks(lq, attention.block_lq)
+        for k0, lk_b in _blocks(lk, attention.block_lk)
+    ]
+
+
 def attention_act_rows(rows, attention, lq, lk, d, dv):
     """Activation rows the unit's array takes for a whole job: per tile, Lq rows for each of
     the ``ceil(d/R)·ceil(lk/R)`` Q·Kᵀ folds and each of the ``ceil(lk/R)·ceil(dv/R)`` P·V
     folds (twice at PB = 16)."""
     passes = 2 if attention.p_bits == 16 else 1
     total = 0
-    for _q0, lq_b in _blocks(lq, attention.block_lq):
-        for _k0, lk_b in _blocks(lk, attention.block_lk):
-            kc = -(-lk_b // rows)
-            total += lq_b * (-(-d // rows) * kc + passes * kc * -(-dv // rows))
+    for lq_b, lk_b, _last in attention_tiles(attention, lq, lk):
+        kc = -(-lk_b // rows)
+        total += lq_b * (-(-d // rows) * kc + passes * kc * -(-dv // rows))
     return total
 
 

@@ -259,21 +259,17 @@ def accel_attention_tiles(array_config, attention, lq, lk, d, dv):
     accelerator's unit (``golden.perf.attention_cycles`` per query block and key block):
     ``[(lq_b, lk_b, cycles), …]`` in the order the controller sends them."""
     from hdl.attention.tile import tile_array_config, tile_cycles
+    from tb.accel_attention_jobs import attention_tiles
 
     R = array_config.rows
     array = tile_array_config(R, R, max_d=attention.max_d, max_lk=attention.max_lk)
     mode = attention.mode(lk)
-    tiles = []
-    for q0 in range(0, lq, attention.block_lq):
-        lq_b = min(attention.block_lq, lq - q0)
-        for k0 in range(0, lk, attention.block_lk):
-            lk_b = min(attention.block_lk, lk - k0)
-            last = k0 + attention.block_lk >= lk
-            cycles = tile_cycles(
-                array, lq_b, lk_b, d, dv, mode=mode, last_block=last, p_bits=attention.p_bits
-            )
-            tiles.append((lq_b, lk_b, cycles))
-    return tiles
+    return [
+        (lq_b, lk_b, tile_cycles(
+            array, lq_b, lk_b, d, dv, mode=mode, last_block=last, p_bits=attention.p_bits
+        ))
+        for lq_b, lk_b, last in attention_tiles(attention, lq, lk)
+    ]  # fmt: skip
 
 
 def run_accel_attention_and_report(

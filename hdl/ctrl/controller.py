@@ -7,13 +7,13 @@ from amaranth.hdl import Cat, Module, Mux, ResetInserter, Signal
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.descriptor import OPCODE_ATTENTION, DescriptorLimits
+from golden.descriptor import OPCODE_ATTENTION
 from golden.frontend import ACT_UNSIGNED, BIAS_EN, OUT_FP8, OUT_RAW, PER_CHANNEL_Q, QP_RECORD_BYTES
 from hdl.bus.axi import Resp
 from hdl.ctrl.attention_seq import AttentionSequencer, attention_params_layout
 from hdl.ctrl.csr import STATUS_LAYOUT
 from hdl.ctrl.desc_check import CHECK_LATENCY, DescriptorCheck
-from hdl.ctrl.regs import ErrorCode, ErrSource, desc_layout
+from hdl.ctrl.regs import ErrorCode, ErrSource, desc_layout, descriptor_limits
 from hdl.ctrl.tiles import (
     Operand,
     check_accelerator_configs,
@@ -140,12 +140,8 @@ class GemmController(wiring.Component):
         self._frontend_config = frontend_config
         self._max_dim = max_dim
         self._attention = attention
-        self._limits = DescriptorLimits(
-            mac=array_config.mac,
-            max_k=array_config.max_k,
-            max_dim=max_dim,
-            frontend=frontend_config,
-            attention=attention,
+        self._limits = descriptor_limits(
+            array_config, frontend_config, max_dim=max_dim, attention=attention
         )
         cfg = frontend_config
         dest = dest_width(array_config, cfg)
