@@ -259,13 +259,14 @@ class ArrayConfig:
     def full_rate_fifo_depth(self):
         """Result FIFO depth at which an always-ready consumer never throttles the input.
 
-        A row's result slot is reserved from the cycle the row is accepted until its result
-        leaves, :func:`hdl.array.array.array_latency` cycles later, so one more slot than that
-        many rows in flight is needed.
+        A row's result slot is reserved from the cycle the row is accepted until the cycle
+        after its result leaves (:func:`hdl.array.array.array_latency` cycles after the row;
+        the array returns a slot from a register), so two more slots than that many rows are
+        needed.
         """
         from hdl.array.array import array_latency
 
-        return array_latency(self) + 1
+        return array_latency(self) + 2
 
     @property
     def pes(self):

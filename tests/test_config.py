@@ -82,7 +82,9 @@ def test_config_derives_exact_width_and_full_rate_fifo():
     assert ArrayConfig(max_k=131071).acc_width == 33
     assert ArrayConfig(max_k=65536).acc_width == 32
     assert cfg.mac_pipeline == 2 and cfg.mac_latency == 2
-    assert cfg.result_fifo_depth == 8 + 4 + 2 + 2
+    # Latency R + C + 1 + 2 rows in flight, plus the cycle a delivered row's slot takes to
+    # come back.
+    assert cfg.result_fifo_depth == (8 + 4 + 1 + 2) + 2
     assert cfg.id == "r8c4-int8"
 
 
@@ -92,7 +94,7 @@ def test_config_fp8_widths_and_latency():
     assert ArrayConfig(mac="e5m2").acc_width == 77
     assert ArrayConfig(mac="e4m3xe5m2").acc_width == 63
     cfg = ArrayConfig(rows=4, cols=4, mac="e4m3")
-    assert cfg.mac_latency == 2 and cfg.result_fifo_depth == 4 + 4 + 4
+    assert cfg.mac_latency == 2 and cfg.result_fifo_depth == (4 + 4 + 1 + 2) + 2
     assert cfg.id == "r4c4-e4m3"
 
 
@@ -107,7 +109,7 @@ def test_config_fp8_mac_pipeline_3(mac):
     arith = arithmetic_for(cfg)
     assert arith.operand_register and arith.product_registers == 2
     assert cfg.mac_latency == 3 and array_latency(cfg) == 4 + 6 + 1 + 3
-    assert cfg.result_fifo_depth == 4 + 6 + 2 + 3
+    assert cfg.result_fifo_depth == (4 + 6 + 1 + 3) + 2
     assert cfg.id == f"r4c6-{mac}-p3"
     assert ArrayConfig(mac=mac, mac_pipeline=3, multiplier="dsp").mac_latency == 3
     depths = {p: ArrayConfig(mac=mac, mac_pipeline=p).mac_latency for p in range(4)}
@@ -123,7 +125,7 @@ def test_config_id_names_non_defaults():
     assert ArrayConfig().multiplier == "dsp" and ArrayConfig(mac="e4m3").multiplier == "lut"
     assert ArrayConfig(mac="e4m3", multiplier="dsp").id == "r8c8-e4m3-dsp"
     # A non-default depth keeps a full-rate FIFO unless the depth is given.
-    assert ArrayConfig(mac_pipeline=0).result_fifo_depth == 8 + 8 + 2
+    assert ArrayConfig(mac_pipeline=0).result_fifo_depth == (8 + 8 + 1 + 0) + 2
 
 
 def test_config_ecp5_and_auto_multipliers():
@@ -138,7 +140,7 @@ def test_config_ecp5_and_auto_multipliers():
     assert big.dsp_pes == 156 and big.pe_kinds == ("ecp5", "lut")
     assert big.pe_multiplier(9, 11) == "ecp5" and big.pe_multiplier(9, 12) == "lut"
     assert sum(row.count("ecp5") for row in big.pe_multipliers) == 156
-    assert big.mac_latency == 4 and big.full_rate_fifo_depth == 16 + 16 + 1 + 4 + 1
+    assert big.mac_latency == 4 and big.full_rate_fifo_depth == (16 + 16 + 1 + 4) + 2
     assert big.id == "r16c16-int8-auto-d156"
     none = ArrayConfig(rows=2, cols=2, multiplier="auto", dsp_blocks=0)
     assert none.pe_kinds == ("lut",) and none.mac_latency == 4

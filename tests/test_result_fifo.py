@@ -12,9 +12,13 @@ from amaranth.sim import Simulator
 from hdl.array.array import ResultFifo
 
 
-@pytest.mark.parametrize("depth", [1, 2, 3, 4, 5])
-def test_result_fifo_matches_a_queue(depth):
-    dut = ResultFifo(width=12, depth=depth)
+@pytest.mark.parametrize(
+    "depth, slice_width",
+    [(1, 32), (2, 32), (3, 32), (4, 32), (5, 32), (3, 5), (4, 1)],
+)
+def test_result_fifo_matches_a_queue(depth, slice_width):
+    # Slices narrower than the row: each holds its own bits and pointers.
+    dut = ResultFifo(width=12, depth=depth, slice_width=slice_width)
     rng = random.Random(depth)
     checked = []
 

@@ -93,6 +93,12 @@ class ResultFifo(wiring.Component):
     only drives the last multiplexer. Timing as Amaranth's ``SyncFIFO``: a row written in
     cycle t can be read from cycle t + 1.
 
+    The storage is cut into slices of at most ``slice_width`` bits, each a memory of its own
+    with its own copy of the write and read pointers: a wide row (an 8×8 array's is 225 bits,
+    57 LUT RAM blocks on an ECP5) would otherwise hang every RAM block on one address
+    register, and that fan-out, not the RAM, sets the read path's delay. The copies each
+    advance from their own value, so synthesis keeps them apart.
+
     Members
     -------
     w_data : In(width)
@@ -106,8 +112,11 @@ class ResultFifo(wiring.Component):
         Take the oldest entry (when ``r_rdy``).
     """
 
-    def __init__(self, *, width, depth):
-        self._width, self._depth = width, depth
+    #: Default bits per storage slice: eight 4-bit LUT RAM blocks per pointer copy.
+    SLICE_WIDTH = 32
+
+    def __init__(self, *, width, depth, slice_width=SLICE_WIDTH):
+        self._width, self._depth, self._slice_width = width, depth, slice_width
         super().__init__(
             {
                 "w_data": In(width),
@@ -121,49 +130,52 @@ class ResultFifo(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         depth = self._depth
-        m.submodules.storage = storage = Memory(shape=self._width, depth=depth, init=[])
-        write = storage.write_port()
-        read = storage.read_port(domain="comb")
-        # At least one bit: a zero-width pointer (depth 1) would be an invalid [-1:0] vector.
-        w_ptr = Signal(range(max(depth, 2)))
-        # The oldest entry sits in ``r_data``; the storage is read at the entry after it, kept
-        # as a register so that the read address comes straight from flip-flops.
-        r_ahead = Signal(range(max(depth, 2)), init=1 % depth)
-        count = Signal(range(depth + 1))
-        one = Signal()  # count == 1, as a register
+        taken = self.r_en & self.r_rdy
 
         def advance(ptr):
             return Mux(ptr == depth - 1, 0, ptr + 1)
 
-        w_next, ahead_next = Signal.like(w_ptr), Signal.like(w_ptr)
+        # The oldest entry sits in ``r_data``; the storage is read at the entry after it.
+        next_entry = Signal(self._width)
+        for lo in range(0, self._width, self._slice_width):
+            hi = min(lo + self._slice_width, self._width)
+            index = lo // self._slice_width
+            storage = Memory(shape=hi - lo, depth=depth, init=[])
+            m.submodules[f"storage_{index}"] = storage
+            write = storage.write_port()
+            read = storage.read_port(domain="comb")
+            # At least one bit: a zero-width pointer (depth 1) would be an invalid [-1:0].
+            w_ptr = Signal(range(max(depth, 2)), name=f"w_ptr_{index}")
+            # Read address straight from flip-flops: the entry after the oldest.
+            r_ahead = Signal(range(max(depth, 2)), init=1 % depth, name=f"r_ahead_{index}")
+            with m.If(self.w_en):
+                m.d.sync += w_ptr.eq(advance(w_ptr))
+            with m.If(taken):
+                m.d.sync += r_ahead.eq(advance(r_ahead))
+            m.d.comb += [
+                write.addr.eq(w_ptr),
+                write.data.eq(self.w_data[lo:hi]),
+                write.en.eq(self.w_en),
+                read.addr.eq(r_ahead),
+                next_entry[lo:hi].eq(read.data),
+            ]
+
+        count = Signal(range(depth + 1))
+        one = Signal()  # count == 1, as a register
         more, fewer = Signal.like(count), Signal.like(count)
-        m.d.comb += [
-            w_next.eq(advance(w_ptr)),
-            ahead_next.eq(advance(r_ahead)),
-            more.eq(count + 1),
-            fewer.eq(count - 1),
-            write.addr.eq(w_ptr),
-            write.data.eq(self.w_data),
-            write.en.eq(self.w_en),
-            # The entry after the oldest: the next head when the oldest is taken.
-            read.addr.eq(r_ahead),
-        ]
-        taken = self.r_en & self.r_rdy
-        with m.If(self.w_en):
-            m.d.sync += w_ptr.eq(w_next)
-        with m.If(taken):
-            m.d.sync += r_ahead.eq(ahead_next)
+        m.d.comb += [more.eq(count + 1), fewer.eq(count - 1)]
         with m.If(self.w_en & ~taken):
             m.d.sync += [count.eq(more), self.r_rdy.eq(1), one.eq(count == 0)]
         with m.Elif(taken & ~self.w_en):
             m.d.sync += [count.eq(fewer), self.r_rdy.eq(~one), one.eq(count == 2)]
         # The output register: the written row becomes the head when the FIFO is (or is about
         # to be) empty, the stored next entry when the head is taken from a longer queue.
-        becomes_head = ~self.r_rdy | (one & taken)
-        with m.If(self.w_en & becomes_head):
-            m.d.sync += self.r_data.eq(self.w_data)
-        with m.Elif(taken):
-            m.d.sync += self.r_data.eq(read.data)
+        # Written as a load enable and a two-way choice, so that each output bit is one LUT
+        # behind a clock enable rather than a wider multiplexer in front of the flip-flop.
+        write_head = Signal()
+        m.d.comb += write_head.eq(self.w_en & (~self.r_rdy | (one & taken)))
+        with m.If(write_head | taken):
+            m.d.sync += self.r_data.eq(Mux(write_head, self.w_data, next_entry))
         return m
 
 
@@ -265,7 +277,8 @@ class SystolicArray(wiring.Component):
         # --- control: fold sequencing and result-slot credits --------------------------------
         shadow_beats = Signal(range(rows + 1))  # weight beats of the next fold loaded so far
         expect_fold_start = Signal(init=1)  # the next activation row is a fold's first
-        outstanding = Signal(range(cfg.result_fifo_depth + 1))  # rows accepted, not yet delivered
+        # Rows accepted whose result slot has not come back yet (see slot_returned below).
+        outstanding = Signal(range(cfg.result_fifo_depth + 1))
 
         # Registered flags keep the handshake loop (ready → fire → next state) free of counter
         # compares: shadow_full == (shadow_beats == rows), slot_free == (outstanding < depth).
@@ -295,13 +308,18 @@ class SystolicArray(wiring.Component):
         with m.If(act_fire):
             m.d.sync += expect_fold_start.eq(self.acts.payload.last)
 
-        result_fire = self.results.valid & self.results.ready
+        # A delivered row returns its slot one cycle later, from a register: the credit count
+        # sits with the input handshake, the result FIFO at the far end of the array, and no
+        # path runs from one to the other and back within a cycle. The slot is held one cycle
+        # longer, which the full-rate FIFO depth includes (ArrayConfig.full_rate_fifo_depth).
+        slot_returned = Signal()
+        m.d.sync += slot_returned.eq(self.results.valid & self.results.ready)
         more, fewer = Signal.like(outstanding), Signal.like(outstanding)
         m.d.comb += [more.eq(outstanding + 1), fewer.eq(outstanding - 1)]
         below_last_slot = outstanding < cfg.result_fifo_depth - 1
-        with m.If(act_fire & ~result_fire):
+        with m.If(act_fire & ~slot_returned):
             m.d.sync += [outstanding.eq(more), slot_free.eq(below_last_slot)]
-        with m.Elif(result_fire & ~act_fire):
+        with m.Elif(slot_returned & ~act_fire):
             m.d.sync += [outstanding.eq(fewer), slot_free.eq(1)]
 
         # --- activation entry: operand decode, input register and skew ------------------------
