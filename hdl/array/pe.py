@@ -1,6 +1,6 @@
 """Weight-stationary processing element with a shadow weight register."""
 
-from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -35,8 +35,9 @@ class ProcessingElement(wiring.Component):
     """One PE: stationary weight, shadow weight, MAC and the registers of the systolic links.
 
     Activations travel left to right and partial sums top to bottom, one register per PE.
-    Weights for the next fold travel down the column (one register per PE) and are captured
-    into the shadow register when ``w_load_in`` is set; ``w_load`` travels left to right one
+    Weights for the next fold travel down the column (one register per PE) as codes and are
+    captured into the shadow register, decoded into the multiplier's operand
+    (``arith.weight_operand``), when ``w_load_in`` is set; ``w_load`` travels left to right one
     cycle per PE, so loading follows the same diagonal wavefront as the activations.
 
     The ``switch`` bit arrives with the first activation of a fold: in that cycle the MAC
@@ -81,36 +82,39 @@ class ProcessingElement(wiring.Component):
         m = Module()
         m.submodules.mac = mac = self._arith.create_mac()
 
-        shadow_weight = Signal(CODE_SHAPE, reset_less=True)
+        # The shadow holds the weight already decoded into the multiplier's operand, so the
+        # decoder sits on the column's load path, which has a cycle to itself, and the switch
+        # bit only chooses between two registers in front of the multiplier.
+        arith = self._arith
+        shadow_weight = Signal(arith.weight_operand_shape, reset_less=True)
         with m.If(self.w_load_in):
-            m.d.sync += shadow_weight.eq(self.w_in)
+            m.d.sync += shadow_weight.eq(arith.weight_operand(m, self.w_in))
         # Data registers need no reset: results are qualified by the array's valid pipeline.
         a_reg = Signal.like(self.a_out, reset_less=True)
-        if self._arith.mac_holds_weight:
+        if arith.mac_holds_weight:
             # The MAC's own weight register (a DSP block's B input register) is the stationary
             # weight: it takes the shadow in the switch cycle, so the activation that carries
             # the switch meets the new weight, as below, and folds still run back to back.
             m.d.comb += [
                 mac.a.eq(self.a_in),
-                mac.w.eq(self._arith.weight_operand(m, shadow_weight)),
+                mac.w.eq(shadow_weight),
                 mac.w_load.eq(self.switch_in),
             ]
         else:
-            weight = Signal(CODE_SHAPE, reset_less=True)
+            weight = Signal(arith.weight_operand_shape, reset_less=True)
             with m.If(self.switch_in):
                 m.d.sync += weight.eq(shadow_weight)
-            active_weight = Signal(unsigned(8))
+            active_weight = Signal(arith.weight_operand_shape)
             m.d.comb += active_weight.eq(Mux(self.switch_in, shadow_weight, weight))
-            weight_operand = self._arith.weight_operand(m, active_weight)
-            if self._arith.operand_register:
+            if arith.operand_register:
                 # The multiplier sees registered operands: the activation register that feeds
-                # the next PE anyway, and the weight as selected (and decoded) in the cycle the
-                # activation arrived, so neither the switch mux nor the decoder precede it.
-                mac_weight = Signal(self._arith.weight_operand_shape, reset_less=True)
-                m.d.sync += mac_weight.eq(weight_operand)
+                # the next PE anyway, and the weight as selected in the cycle the activation
+                # arrived, so the switch mux does not precede the multiplier.
+                mac_weight = Signal(arith.weight_operand_shape, reset_less=True)
+                m.d.sync += mac_weight.eq(active_weight)
                 mac_act = a_reg
             else:
-                mac_weight, mac_act = weight_operand, self.a_in
+                mac_weight, mac_act = active_weight, self.a_in
             m.d.comb += [mac.a.eq(mac_act), mac.w.eq(mac_weight)]
         m.d.comb += mac.psum_in.eq(self.psum_in)
         w_reg = Signal.like(self.w_out, reset_less=True)

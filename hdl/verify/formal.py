@@ -266,11 +266,12 @@ class Int8PeProof(wiring.Component):
             m.d.sync += [ref_shadow.eq(self.w_in), shadow_known.eq(1)]
         with m.If(self.switch_in):
             m.d.sync += [ref_weight.eq(ref_shadow), weight_known.eq(shadow_known)]
+        # The PE keeps its weights as multiplier operands (the code decoded on load).
         shadow = _driven_signal(fragment, "shadow_weight")
         weight = _driven_signal(fragment, "weight")
         m.d.comb += [
-            Assert(~shadow_known | (shadow == ref_shadow)),
-            Assert(~weight_known | (weight == ref_weight)),
+            Assert(~shadow_known | (shadow == arith.weight_operand(m, ref_shadow))),
+            Assert(~weight_known | (weight == arith.weight_operand(m, ref_weight))),
         ]
 
         lag = arith.mac_latency + 1  # the MAC's pipeline plus the partial-sum register
