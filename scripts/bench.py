@@ -24,7 +24,7 @@ from pathlib import Path
 
 from golden.errors import UsageValueError
 from golden.perf import GemmShape, tier_cycles, utilization
-from hdl.config import MAC_KINDS, ArrayConfig, max_mac_pipeline
+from hdl.config import ECP5_DSP_BLOCKS, ECP5_MULTIPLIERS, MAC_KINDS, ArrayConfig, max_mac_pipeline
 from hdl.cycles import cycles_for
 
 #: Standard GEMM shapes ``C[M×N] = A[M×K]·B[K×N]`` of the report.
@@ -83,29 +83,52 @@ class BenchOptions:
             self.shapes[name] = tuple(int(v) for v in mkn)
 
 
-def default_configs():
+def default_configs(target="ecp5"):
     """The default sweep: every size of :data:`DEFAULT_SIZES` × every MAC kind (default
-    multipliers: DSP for INT8, LUT for FP8), INT8 also with LUT multipliers, and at 4×4 and
-    8×8 the other mappings: E4M3 with DSP multipliers and the unpipelined INT8 MAC."""
+    multipliers: DSP for INT8, LUT for FP8); INT8 also with LUT multipliers and with the ECP5
+    ``MULT18X18D`` PE (``ecp5``, on an ECP5 ``target`` only; sizes over the device's DSP blocks
+    report as not fitting); at 4×4 and 8×8 the other mappings: E4M3 with DSP multipliers and the
+    unpipelined INT8 MAC; and at 8×8 every FP8 kind at MAC pipeline depth 3."""
     configs = []
     for rows, cols in DEFAULT_SIZES:
         configs += [ArrayConfig(rows=rows, cols=cols, mac=mac) for mac in MAC_KINDS]
         configs.append(ArrayConfig(rows=rows, cols=cols, multiplier="lut"))
+        if target == "ecp5":
+            configs.append(ArrayConfig(rows=rows, cols=cols, multiplier="ecp5"))
     for n in (4, 8):
         configs.append(ArrayConfig(rows=n, cols=n, mac="e4m3", multiplier="dsp"))
         configs.append(ArrayConfig(rows=n, cols=n, mac_pipeline=0))
+    configs += [
+        ArrayConfig(rows=8, cols=8, mac=mac, mac_pipeline=3)
+        for mac in MAC_KINDS
+        if max_mac_pipeline(mac) >= 3
+    ]
     return configs
 
 
-def sweep_configs(sizes=None, macs=None, multipliers=None, mac_pipelines=None):
+def sweep_configs(
+    sizes=None, macs=None, multipliers=None, mac_pipelines=None, *, target="ecp5", device="85k"
+):
     """Every combination of the given sizes ``[(rows, cols)]``, MAC kinds, multipliers and MAC
     pipeline depths (``None`` is the kind's default in both); omitted lists take
     :data:`DEFAULT_SIZES`, every kind, ``[None]`` and ``[None]``. A depth a kind does not have
-    (3 for INT8) is left out for that kind."""
+    (3 for INT8) and an ECP5 multiplier (``ecp5``, ``auto``) for an FP8 kind are left out.
+    ``auto`` fills the DSP blocks of the ECP5 ``device`` (:data:`~hdl.config.ECP5_DSP_BLOCKS`).
+    ECP5 multipliers need ``target="ecp5"``: a usage error names the option otherwise."""
+    ecp5_asked = [m for m in multipliers or () if m in ECP5_MULTIPLIERS]
+    if ecp5_asked and target != "ecp5":
+        raise UsageValueError(
+            f"multiplier {ecp5_asked[0]!r} instantiates ECP5 MULT18X18D cells: it needs target "
+            f"'ecp5', got {target!r}",
+            parameter="multipliers",
+        )
     configs = []
     for rows, cols in sizes or DEFAULT_SIZES:
         for mac in macs or MAC_KINDS:
             for multiplier in multipliers or [None]:
+                if multiplier in ECP5_MULTIPLIERS and mac != "int8":
+                    continue
+                dsp_blocks = ECP5_DSP_BLOCKS[device] if multiplier == "auto" else None
                 for pipeline in mac_pipelines or [None]:
                     if pipeline is not None and pipeline > max_mac_pipeline(mac):
                         continue
@@ -116,6 +139,7 @@ def sweep_configs(sizes=None, macs=None, multipliers=None, mac_pipelines=None):
                             mac=mac,
                             multiplier=multiplier,
                             mac_pipeline=pipeline,
+                            dsp_blocks=dsp_blocks,
                         )
                     )
     return list(dict.fromkeys(configs))
@@ -221,9 +245,20 @@ def measure_point(task):
         "rtl": [],
         "cached": False,
     }
-    pe = _counts(synthesize_pe(config, options.target, work / "pe"))
-    record["pe"] = pe
-    estimate = {k: pe[k] * config.pes for k in ("cells", "lut", "carry", "ff", "dsp", "lutram")}
+    # One PE of each multiplier kind (an ``auto`` array has two); the estimate weighs each by
+    # the PEs of that kind.
+    pe_by_kind = {
+        kind: _counts(synthesize_pe(config, options.target, work / f"pe_{kind}", multiplier=kind))
+        for kind in config.pe_kinds
+    }
+    record["pe"] = pe_by_kind[config.pe_kinds[0]]
+    record["pe_by_kind"] = pe_by_kind
+    pes_of_kind = {"ecp5": config.dsp_pes, "lut": config.pes - config.dsp_pes}
+    pes_of_kind = {kind: pes_of_kind.get(kind, config.pes) for kind in config.pe_kinds}
+    estimate = {
+        k: sum(counts[k] * pes_of_kind[kind] for kind, counts in pe_by_kind.items())
+        for k in ("cells", "lut", "carry", "ff", "dsp", "lutram")
+    }
     capacity = DEVICE_CAPACITY[options.target][options.device]
     demand = resource_demand(estimate, options.target)
     if any(demand[r] > ESTIMATE_MARGIN * capacity[r] for r in capacity):

@@ -22,8 +22,20 @@ def short_version(line):
 
 
 def _label(config):
-    """``int8 dsp p2``: MAC kind, multiplier mapping, MAC pipeline depth."""
-    return f"{config['mac']} {config['multiplier']} p{config['mac_pipeline']}"
+    """``int8 dsp p2``: MAC kind, multiplier mapping (``auto156``: ``auto`` with its DSP
+    budget), MAC pipeline depth."""
+    multiplier = config["multiplier"]
+    if multiplier == "auto":
+        multiplier += str(config["dsp_blocks"])
+    return f"{config['mac']} {multiplier} p{config['mac_pipeline']}"
+
+
+def _mac_latency(config):
+    return ArrayConfig(**config).mac_latency
+
+
+def _pe_cost(pe):
+    return f"{pe['lut']} / {pe['carry']} / {pe['ff']} / {pe['dsp']}"
 
 
 def _size(config):
@@ -90,6 +102,7 @@ def markdown(report):
             + f" | {_fmt(fmax)} | {_fmt(r['performance']['peak_gops'])} | {_note(r)} |"
         )
 
+    lines += _side_by_side(records)
     lines += [
         "",
         "## Cycles of the standard shapes (cycle model)",
@@ -109,13 +122,13 @@ def markdown(report):
         seen = set()
         for r in records:
             cfg = r["config"]
-            key = (cfg["rows"], cfg["cols"], cfg["mac_pipeline"])
+            key = (cfg["rows"], cfg["cols"], _mac_latency(cfg))
             if key in seen:
                 continue
             seen.add(key)
             s = r["performance"]["shapes"][shape_index]
             lines.append(
-                f"| {_size(cfg)} | {cfg['mac_pipeline']} | {s['cycles']:,} | {s['T1']:,} | "
+                f"| {_size(cfg)} | {key[2]} | {s['cycles']:,} | {s['T1']:,} | "
                 f"{s['T2']:,} | {s['T3']:,} | {s['ideal']:,} | {s['utilization']:.1%} |"
             )
 
@@ -155,6 +168,46 @@ def markdown(report):
                 f"{x['rtl_cycles']:,} | {x['model_cycles']:,} | {same} |"
             )
     return "\n".join(lines) + "\n"
+
+
+def _side_by_side(records):
+    """Markdown lines comparing, per array size, the INT8 multiplier mappings: the portable
+    inferred multiplier (``dsp``, ``lut``) beside the ECP5 ``MULT18X18D`` PE (``ecp5``) and the
+    mixed ``auto`` array. Empty when the report has no ECP5 mapping."""
+    int8 = [r for r in records if r["config"]["mac"] == "int8"]
+    if not any(r["config"]["multiplier"] in ("ecp5", "auto") for r in int8):
+        return []
+    order = {"dsp": 0, "lut": 1, "ecp5": 2, "auto": 3}
+    lines = [
+        "",
+        "## INT8: portable and ECP5 multipliers side by side",
+        "",
+        "`dsp` and `lut` are the portable multipliers (yosys infers the DSP block or builds the "
+        "product in LUTs); `ecp5` instantiates MULT18X18D with its input and output registers "
+        "and holds the stationary weight in its B register; `auto` fills the device's DSP "
+        "blocks with `ecp5` PEs and makes the rest LUT PEs of the same latency. PE: LUT4 / "
+        "CCU2C / FF / MULT18X18D of one PE (`auto`: each kind).",
+        "",
+        "| array | mapping | MAC latency | PE | fmax MHz | critical path or fit |",
+        "|---|---|---|---|---|---|",
+    ]
+    sizes = list(dict.fromkeys((r["config"]["rows"], r["config"]["cols"]) for r in int8))
+    for size in sizes:
+        group = [r for r in int8 if (r["config"]["rows"], r["config"]["cols"]) == size]
+        group.sort(key=lambda r: (order[r["config"]["multiplier"]], -r["config"]["mac_pipeline"]))
+        for r in group:
+            cfg = r["config"]
+            by_kind = r.get("pe_by_kind") or {cfg["multiplier"]: r["pe"]}
+            pe = ", ".join(
+                _pe_cost(counts) if len(by_kind) == 1 else f"{kind}: {_pe_cost(counts)}"
+                for kind, counts in by_kind.items()
+            )
+            fmax = r["pnr"]["fmax_mhz"] if r["pnr"] else None
+            lines.append(
+                f"| {_size(cfg)} | {_label(cfg)} | {_mac_latency(cfg)} | {pe} | {_fmt(fmax)} | "
+                f"{_note(r)} |"
+            )
+    return lines
 
 
 def _series(records):

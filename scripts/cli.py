@@ -629,7 +629,8 @@ def _sweep_lists(args, parse_sizes):
         multipliers = [item.strip() for item in args.multipliers.split(",")]
         with _options(multiplier="--multipliers"):
             for multiplier in multipliers:
-                ArrayConfig(multiplier=multiplier)
+                # auto's DSP budget comes from --device in the sweep itself.
+                ArrayConfig(multiplier=multiplier, dsp_blocks=0 if multiplier == "auto" else None)
     if args.mac_pipelines is not None:
         pipelines = []
         for item in args.mac_pipelines.split(","):
@@ -695,9 +696,12 @@ def cmd_bench(args):
         )
     custom = (args.sizes, args.macs, args.multipliers, args.mac_pipelines)
     if any(option is not None for option in custom):
-        configs = sweep_configs(*_sweep_lists(args, parse_sizes))
+        with _options(multipliers="--multipliers"):
+            configs = sweep_configs(
+                *_sweep_lists(args, parse_sizes), target=options.target, device=options.device
+            )
     else:
-        configs = default_configs()
+        configs = default_configs(options.target)
     if args.jobs is not None:
         check_int("--jobs", args.jobs, 1, MAX_JOBS)
     if args.dask_scheduler is not None:
@@ -875,7 +879,12 @@ def build_parser():
     )
     p.add_argument("--sizes", default=None, help="ROWSxCOLS list, e.g. 2x2,8x8 (default sweep)")
     p.add_argument("--macs", default=None, help=f"MAC kinds (default all: {','.join(MAC_KINDS)})")
-    p.add_argument("--multipliers", default=None, help="dsp,lut (default: the kind's own)")
+    p.add_argument(
+        "--multipliers",
+        default=None,
+        help="dsp,lut,ecp5,auto (default: the kind's own; ecp5 and auto for INT8 on ECP5, auto "
+        "filling the device's DSP blocks)",
+    )
     p.add_argument("--mac-pipelines", default=None, help="MAC pipeline depths, e.g. 0,2")
     p.add_argument("--target", default="ecp5", help="ecp5 or ice40")
     p.add_argument("--device", default="85k", help="ecp5: 25k, 45k, 85k; ice40: up5k, hx8k")

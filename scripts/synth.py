@@ -138,12 +138,13 @@ def _synthesize_top(verilog_text, top, target, config, work):
     return {"cells_by_type": histogram, **classify(histogram, target), "seconds": seconds}
 
 
-def synthesize_pe(config, target, out_dir):
-    """Synthesize one PE of ``config`` for ``target`` (see :func:`synthesize`'s ``pe``)."""
+def synthesize_pe(config, target, out_dir, multiplier=None):
+    """Synthesize one PE of ``config`` for ``target`` (see :func:`synthesize`'s ``pe``);
+    ``multiplier`` picks a PE kind of an ``auto`` configuration (default: the first PE's)."""
     check_choice("target", target, TARGETS)
     work = Path(out_dir)
     work.mkdir(parents=True, exist_ok=True)
-    return _synthesize_top(pe_verilog(config), PE_TOP, target, config, work)
+    return _synthesize_top(pe_verilog(config, multiplier=multiplier), PE_TOP, target, config, work)
 
 
 def synthesize(config, target, out_dir):

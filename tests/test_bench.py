@@ -31,6 +31,24 @@ def test_default_sweep_covers_sizes_kinds_and_both_multipliers():
     assert "r8c8-e4m3-dsp" in ids and "r8c8-int8-p0" in ids
     assert any(c.rows != c.cols for c in configs)
     assert len(ids) == len(configs)
+    # The ECP5 MULT18X18D PE at every size on ECP5, and FP8 at MAC pipeline depth 3 at 8×8.
+    for rows, cols in DEFAULT_SIZES:
+        assert ArrayConfig(rows=rows, cols=cols, multiplier="ecp5") in configs
+    for mac in ("e4m3", "e5m2", "e4m3xe5m2"):
+        assert ArrayConfig(rows=8, cols=8, mac=mac, mac_pipeline=3) in configs
+    assert not any(c.multiplier == "ecp5" for c in default_configs("ice40"))
+
+
+def test_sweep_configs_ecp5_multipliers():
+    configs = sweep_configs([(16, 16)], ["int8", "e4m3"], ["dsp", "auto"], device="45k")
+    # auto fills the device's DSP blocks; it and ecp5 are INT8 only, so FP8 keeps dsp alone.
+    assert configs == [
+        ArrayConfig(rows=16, cols=16),
+        ArrayConfig(rows=16, cols=16, multiplier="auto", dsp_blocks=72),
+        ArrayConfig(rows=16, cols=16, mac="e4m3", multiplier="dsp"),
+    ]
+    with pytest.raises(ValueError, match="multiplier 'ecp5' .* needs target 'ecp5', got 'ice40'"):
+        sweep_configs([(2, 2)], None, ["lut", "ecp5"], target="ice40", device="hx8k")
 
 
 def test_sweep_configs_is_a_product_without_duplicates():
@@ -148,6 +166,26 @@ def test_pnr_budget_leaves_large_designs_as_estimates(tmp_path):
     assert not (tmp_path / "points" / "r4c4-int8-ecp5-25k" / "harness").exists()
     with pytest.raises(ValueError, match="pnr_budget must be a non-negative integer"):
         BenchOptions(pnr_budget=-1)
+
+
+@pytest.mark.synth
+def test_auto_estimate_weighs_each_pe_kind_and_reports_them(tmp_path):
+    """A 4×4 ``auto`` array with 10 DSP blocks: 10 ECP5 PEs and 6 LUT PEs, each kind
+    synthesized once; the estimate is the sum of both, and the report shows both PEs."""
+    options = BenchOptions(device="25k", pnr_budget=1, rtl=False, shapes=dict(TINY))
+    config = ArrayConfig(rows=4, cols=4, multiplier="auto", dsp_blocks=10)
+    (record,) = run_sweep([config], options, tmp_path, progress=False)
+    ecp5, lut = record["pe_by_kind"]["ecp5"], record["pe_by_kind"]["lut"]
+    assert record["pe"] == ecp5 and ecp5["dsp"] == 1 and lut["dsp"] == 0
+    assert lut["lut"] > ecp5["lut"]  # the LUT PE builds its product in logic
+    assert record["design_estimated"]
+    for key in ("lut", "carry", "ff", "dsp"):
+        assert record["design"][key] == 10 * ecp5[key] + 6 * lut[key]
+    md = markdown(build_report([record], options, "systolix bench --test"))
+    assert "## INT8: portable and ECP5 multipliers side by side" in md
+    row = next(line for line in md.splitlines() if line.startswith("| 4×4 | int8 auto10 p2 | 4 |"))
+    assert f"ecp5: {ecp5['lut']} / {ecp5['carry']} / {ecp5['ff']} / 1" in row
+    assert f"lut: {lut['lut']} / {lut['carry']} / {lut['ff']} / 0" in row
 
 
 def test_sweep_leaves_out_depths_a_kind_lacks():

@@ -108,6 +108,11 @@ BAD_INPUT = [
         ["bench", "--multipliers", "dsp48"],
         "--multipliers must be one of dsp, lut, ecp5, auto, got 'dsp48'",
     ),
+    (
+        ["bench", "--multipliers", "lut,ecp5", "--target", "ice40", "--device", "hx8k"],
+        "--multipliers: multiplier 'ecp5' instantiates ECP5 MULT18X18D cells: it needs target "
+        "'ecp5', got 'ice40'",
+    ),
     (["bench", "--mac-pipelines", "5"], "--mac-pipelines must be between 0 and 2, got 5"),
     (["bench", "--mac-pipelines", "x"], "--mac-pipelines must be integers separated by commas"),
     (
@@ -166,6 +171,23 @@ def test_cli_bad_input_one_line_exit_2(argv, message, no_work, capsys):
     assert err.startswith("systolix: error: ") and err.endswith("\n") and err.count("\n") == 1
     assert message.replace("{file}", no_work) in err and "Traceback" not in err
     assert captured.out == ""
+
+
+def test_cli_bench_auto_fills_the_devices_dsp_blocks(monkeypatch, tmp_path):
+    """``--multipliers auto`` sweeps INT8 only, with ``dsp_blocks`` from ``--device``."""
+    import scripts.bench
+
+    swept = []
+
+    def run_sweep(configs, options, out, **kwargs):
+        swept.extend(configs)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(scripts.bench, "run_sweep", run_sweep)
+    with pytest.raises(SystemExit):
+        main(["bench", "--sizes", "16x16", "--multipliers", "auto", "--device", "45k",
+              "--out", str(tmp_path)])  # fmt: skip
+    assert swept == [ArrayConfig(rows=16, cols=16, multiplier="auto", dsp_blocks=72)]
 
 
 def test_cli_bad_environment_is_bad_input(monkeypatch, tmp_path, capsys):
