@@ -276,6 +276,30 @@ def test_fusesoc_accepts_the_core_and_runs_its_lint_target(tmp_path):
 
 
 @pytest.mark.verilator
+def test_fusesoc_core_of_an_ecp5_array_lints_with_the_simulation_model(tmp_path):
+    """An ``auto`` array instantiates MULT18X18D: the core's lint and sim targets add the
+    behavioural model (a ``sim_models`` fileset), its default target (synthesis) does not."""
+    from hdl.arith.ecp5_mac import ECP5_MULT18X18D_SIM_MODEL
+
+    config = ArrayConfig(rows=2, cols=3, multiplier="auto", dsp_blocks=4)
+    path = generate(config, tmp_path / "cores")
+    core = path.with_suffix(".core").read_text()
+    model = ECP5_MULT18X18D_SIM_MODEL.name
+    assert f'sim_models:\n    file_type: verilogSource\n    files:\n      - "{model}"' in core
+    targets = core[core.index("targets:") :]
+    assert targets.count("filesets: [rtl, sim_models]") == 2  # lint and sim
+    assert "  default:\n    filesets: [rtl]\n" in targets
+    vlnv = core_vlnv(path.stem)
+    shown = _fusesoc(["--cores-root", "cores", "core", "show", vlnv], tmp_path)
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert re.search(r"^sim\s*:", shown.stdout, re.M)
+    args = ["--cores-root", "cores", "run", "--target", "lint", "--build-root", "fbuild"]
+    lint = _fusesoc([*args, vlnv], tmp_path)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    assert "%Warning" not in lint.stdout + lint.stderr
+
+
+@pytest.mark.verilator
 def test_fusesoc_lint_target_fails_on_a_lint_warning(tmp_path):
     """The lint target can fail: without the UNUSEDSIGNAL waiver, Verilator warns."""
     path = generate(INT8, tmp_path / "cores")

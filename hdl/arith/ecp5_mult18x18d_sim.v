@@ -32,6 +32,9 @@ module MULT18X18D (
     output P23, P22, P21, P20, P19, P18, P17, P16, P15, P14, P13, P12,
     output P11, P10, P9, P8, P7, P6, P5, P4, P3, P2, P1, P0
 );
+    // Every parameter of the vendor cell is accepted, so that any instance elaborates; the
+    // ones outside the modelled mode are checked below or have nothing to act on here.
+    /* verilator lint_off UNUSEDPARAM */
     parameter REG_INPUTA_CLK = "NONE";
     parameter REG_INPUTA_CE = "CE0";
     parameter REG_INPUTA_RST = "RST0";
@@ -57,6 +60,7 @@ module MULT18X18D (
     parameter SOURCEB_MODE = "B_SHIFT";
     parameter MULT_BYPASS = "DISABLED";
     parameter RESETMODE = "SYNC";
+    /* verilator lint_on UNUSEDPARAM */
 
     // --- mode checks ----------------------------------------------------------------------
     function automatic clk_ok(input [8*8-1:0] sel);
@@ -104,13 +108,13 @@ module MULT18X18D (
     wire signed [18:0] a_ext = {a_op[18] & a_op[17], a_op[17:0]};
     wire signed [18:0] b_ext = {b_op[18] & b_op[17], b_op[17:0]};
     wire signed [37:0] full = a_ext * b_ext;
-    wire [35:0] mult = full[35:0];
+    wire [35:0] product = full[35:0];
 
     // --- pipeline and output registers ------------------------------------------------------
     reg [35:0] pipe_reg = 36'd0;
     always @(posedge CLK0)
-        if (pipe_ce) pipe_reg <= mult;
-    wire [35:0] piped = REG_PIPELINE_CLK == "NONE" ? mult : pipe_reg;
+        if (pipe_ce) pipe_reg <= product;
+    wire [35:0] piped = REG_PIPELINE_CLK == "NONE" ? product : pipe_reg;
     reg [35:0] out_reg = 36'd0;
     always @(posedge CLK0)
         if (out_ce) out_reg <= piped;
