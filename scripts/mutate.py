@@ -82,8 +82,8 @@ MUTATIONS = (
     Mutation(
         "acc-stalls-non-emitting-rows",
         "hdl/array/accumulator.py",
-        "s1_ready = ~s1_valid | ~s1_emit | self.o.ready",
-        "s1_ready = ~s1_valid | self.o.ready",
+        "s1_ready.eq(~s1_valid | ~s1_emit | o.ready)",
+        "s1_ready.eq(~s1_valid | o.ready)",
         "rows of folds that are not a strip's last wait for results.ready; a consumer that "
         "raises ready only while valid is high deadlocks",
         (f"{GEMM}::test_gemm_top_ready_when_valid",),
@@ -194,8 +194,9 @@ MUTATIONS = (
     Mutation(
         "fp8-nan-or-dropped",
         "hdl/arith/mac_fp8.py",
-        "self.psum_out.nan.eq(self.psum_in.nan | p_nan)",
-        "self.psum_out.nan.eq(p_nan)",
+        "*(self.psum_out[n].eq(self.psum_in[n] | f) for n, f in flags.items()),",
+        "*(self.psum_out[n].eq(f if n == 'nan' else self.psum_in[n] | f) "
+        "for n, f in flags.items()),",
         "a NaN from a PE higher up the column is forgotten by the next PE's add",
         (f"{FP8}::test_fp8_array_bit_exact[r3c5-e4m3]",),
     ),

@@ -21,8 +21,9 @@ PAIRS = [("e4m3", "e4m3"), ("e5m2", "e5m2"), ("e4m3", "e5m2")]
 MAC_PIPELINES = [0, 1, 2]
 #: One fold of a 2×2 array, M = 1 … FOLD_MAX_ROWS activation rows.
 FOLD_MAX_ROWS = 3
-#: Seconds before a proof is stopped: the default ones take seconds, the slow ones minutes.
-TIMEOUT = 300
+#: Seconds before a proof is stopped: the default ones take seconds, the slow ones minutes
+#: (about two alone, several beside other jobs on two cores).
+TIMEOUT = 1200
 
 
 def run_proof(harness, name, tmp_path, mode, engine=DEFAULT_ENGINE):
