@@ -335,9 +335,11 @@ def test_float64_input_refused_numerics_6_3():
         with pytest.raises(TypeError, match=r"must be float32, got .*rounded twice"):
             f32_to_fp8(bad, "e4m3")
     # Why: the correctly rounded value is 1.125, but float64 → float32 first lands on the
-    # 1.0625 tie, and ml_dtypes' float64 cast gives 1.0.
+    # 1.0625 tie, which rounds to the even 1.0 (ml_dtypes before 0.7 also rounded a float64
+    # through float32 like this; 0.7 rounds it once, to 1.125).
     assert rne_to_e4m3(Fraction(x)) == Fraction(9, 8)
-    assert float(np.float64(x).astype(ML["e4m3"])) == 1.0
+    assert float(np.float32(x)) == 1.0625
+    assert float(np.float32(x).astype(ML["e4m3"])) == 1.0
     assert code(x, "e4m3") == 0x38  # 1.0 from float32, correct for the float32 value 1.0625
     assert value_of(code(1.0625 + 2**-20, "e4m3"), "e4m3") == 1.125  # above the tie in float32
 
