@@ -18,6 +18,7 @@ tiers T1/T2/T3/ideal, utilization, and peak and achieved GOPS at the measured fm
 import json
 import os
 import time
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -253,8 +254,7 @@ def measure_point(task):
     }
     record["pe"] = pe_by_kind[config.pe_kinds[0]]
     record["pe_by_kind"] = pe_by_kind
-    pes_of_kind = {"ecp5": config.dsp_pes, "lut": config.pes - config.dsp_pes}
-    pes_of_kind = {kind: pes_of_kind.get(kind, config.pes) for kind in config.pe_kinds}
+    pes_of_kind = Counter(kind for row in config.pe_multipliers for kind in row)
     estimate = {
         k: sum(counts[k] * pes_of_kind[kind] for kind, counts in pe_by_kind.items())
         for k in ("cells", "lut", "carry", "ff", "dsp", "lutram")
