@@ -286,7 +286,9 @@ class SystolicArray(wiring.Component):
         slot_free = Signal(init=1)
         m.d.comb += self.acts.ready.eq(slot_free & (~expect_fold_start | shadow_full))
         act_fire = self.acts.valid & self.acts.ready
-        fold_start = act_fire & expect_fold_start
+        # act_fire & expect_fold_start, written from the registers themselves: four inputs, one
+        # LUT4, rather than a LUT behind acts.ready, which fans out across the array.
+        fold_start = self.acts.valid & expect_fold_start & slot_free & shadow_full
         # The shadow registers become free for the next fold in the cycle a fold starts.
         m.d.comb += self.weights.ready.eq(~shadow_full | fold_start)
         weight_fire = self.weights.valid & self.weights.ready
@@ -343,7 +345,9 @@ class SystolicArray(wiring.Component):
 
         # --- weight entry: input register, per-column skew and the row-tag pipeline ----------
         # At least one bit: a zero-width tag (rows == 1) becomes an invalid [-1:0] vector.
-        weight_tag = Signal(range(max(rows, 2)), name="weight_tag")
+        # No reset: the tag only counts under weight_valid. A reset would join the fold start
+        # on the register's synchronous reset input, one more LUT level on the handshake path.
+        weight_tag = Signal(range(max(rows, 2)), name="weight_tag", reset_less=True)
         weight_valid = Signal(name="weight_valid")
         weight_row = Signal(weight_row_layout(cfg), name="weight_row", reset_less=True)
         # The row register loads every cycle (no enable fanned out from the handshake): a row
