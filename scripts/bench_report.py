@@ -184,7 +184,7 @@ def _side_by_side(records):
         "",
         "`dsp` and `lut` are the portable multipliers (yosys infers the DSP block or builds the "
         "product in LUTs); `ecp5` instantiates MULT18X18D with its input and output registers "
-        "and holds the stationary weight in its B register; `auto` fills the device's DSP "
+        "used, fed the activation and the selected weight; `auto` fills the device's DSP "
         "blocks with `ecp5` PEs and makes the rest LUT PEs of the same latency. PE: LUT4 / "
         "CCU2C / FF / MULT18X18D of one PE (`auto`: each kind).",
         "",

@@ -1,5 +1,5 @@
 """cocotb half of ``tests/test_ecp5_mult18x18d.py``: drives the operand sequence of
-``SYSTOLIX_MULT_STIMULUS`` (an ``.npz`` of ``a``, ``b``, ``b_load``) into the wrapped
+``SYSTOLIX_MULT_STIMULUS`` (an ``.npz`` of ``a`` and ``b``) into the wrapped
 ``MULT18X18D`` model, one set per clock cycle, and saves ``p`` as sampled after every rising
 edge to ``SYSTOLIX_MULT_OBSERVED`` (``.npy``); the test compares it with numpy."""
 
@@ -16,7 +16,7 @@ CLOCK_NS = 10
 @cocotb.test()
 async def drive_and_sample(dut):
     stimulus = np.load(os.environ["SYSTOLIX_MULT_STIMULUS"])
-    a, b, b_load = stimulus["a"], stimulus["b"], stimulus["b_load"]
+    a, b = stimulus["a"], stimulus["b"]
     cocotb.start_soon(Clock(dut.clk, CLOCK_NS, unit="ns").start())
     dut.rst.value = 0
     observed = []
@@ -24,7 +24,6 @@ async def drive_and_sample(dut):
         # Inputs change between edges; rising edge t samples set t.
         dut.a.value = int(a[t])
         dut.b.value = int(b[t])
-        dut.b_load.value = int(b_load[t])
         await FallingEdge(dut.clk)
         observed.append(dut.p.value.to_signed())
     np.save(os.environ["SYSTOLIX_MULT_OBSERVED"], np.array(observed, dtype=np.int64))

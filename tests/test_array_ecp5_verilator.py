@@ -47,8 +47,8 @@ def test_latency_and_pe_map():
 )
 def test_ecp5_array_random_gemms_exact_cycles(cfg, seed):
     """Random and extreme GEMMs with many folds back to back, no stalls: bit-exact, and the
-    cycles equal the model's exactly (so the weight switch in the DSP's B register costs no
-    bubble); then random stalls on every stream and a reset mid-GEMM."""
+    cycles equal the model's exactly (so the weight switch in front of the DSP's B register
+    costs no bubble); then random stalls on every stream and a reset mid-GEMM."""
     build = array_build(cfg)
     sources = build.sim_sources
     assert sources == (ECP5_MULT18X18D_SIM_MODEL,), "the model must be compiled in"
@@ -60,7 +60,7 @@ def test_ecp5_array_random_gemms_exact_cycles(cfg, seed):
         jobs.append(GemmJob(*operands(cfg, rng, m, k, n, act_unsigned=act_unsigned), act_unsigned))
     jobs += extreme_jobs(rows, cols)
     # One-row folds back to back, one every max(1, R) cycles (every cycle on the 1×3 array,
-    # whose PEs then load a new weight into the DSP's B register every cycle).
+    # whose PEs then switch to a new weight every cycle).
     jobs.append(GemmJob(*operands(cfg, rng, 1, 6 * rows, cols)))
     stalled = [
         GemmJob(*operands(cfg, rng, 2 * rows + 3, 3 * rows, cols + 2), False, 0.3, 0.3, 0.3),

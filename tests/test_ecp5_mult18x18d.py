@@ -1,7 +1,7 @@
 """The behavioural ``MULT18X18D`` model (``hdl/arith/ecp5_mult18x18d_sim.v``) under Verilator
 against numpy, in the registered mode :func:`hdl.arith.ecp5_mac.mult18x18d` instantiates:
-``P`` after rising edge t is ``A`` of edge t−1 times the B register after edge t−1, which
-takes ``B`` only on edges with ``b_load`` (CE1) set; full-range signed 18-bit operands."""
+``P`` after rising edge t is ``A`` times ``B`` of edge t−1 (both input registers and the
+output register on CE0, tied high); full-range signed 18-bit operands."""
 
 import hashlib
 import json
@@ -33,14 +33,13 @@ class MultTop(wiring.Component):
             {
                 "a": In(signed(18)),
                 "b": In(signed(18)),
-                "b_load": In(1),
                 "p": Out(signed(36)),
             }
         )
 
     def elaborate(self, platform):
         m = Module()
-        p = mult18x18d(m, a=self.a, b=self.b, b_load=self.b_load, name="mult")
+        p = mult18x18d(m, a=self.a, b=self.b, name="mult")
         m.d.comb += self.p.eq(p)
         return m
 
@@ -59,14 +58,12 @@ class MultBuild:
         return json.dumps({"verilog": hashlib.sha256(self.verilog.encode()).hexdigest()})
 
 
-def expected_p(a, b, b_load):
-    """numpy reference: the B register after each edge, then ``P`` after each edge."""
+def expected_p(a, b):
+    """numpy reference: ``P`` after each edge (zero after the first: the registers start at
+    zero)."""
     a, b = a.astype(np.int64), b.astype(np.int64)
-    t = np.arange(len(a))
-    last_load = np.maximum.accumulate(np.where(b_load, t, -1))
-    b_reg = np.where(last_load >= 0, b[np.maximum(last_load, 0)], 0)
     p = np.zeros(len(a), dtype=np.int64)
-    p[1:] = a[:-1] * b_reg[:-1]
+    p[1:] = a[:-1] * b[:-1]
     return p
 
 
@@ -74,7 +71,8 @@ def test_model_mode_is_the_instantiated_one():
     """The model documents and checks the parameters the MAC passes."""
     text = ECP5_MULT18X18D_SIM_MODEL.read_text()
     assert "FPGA-TN-02205" in text
-    assert MULT18X18D_PARAMS["REG_INPUTB_CE"] == "CE1"
+    for key in ("REG_INPUTA_CE", "REG_INPUTB_CE", "REG_OUTPUT_CE"):
+        assert MULT18X18D_PARAMS[key] == "CE0"
     assert MULT18X18D_PARAMS["REG_PIPELINE_CLK"] == "NONE"
     for key in ("REG_INPUTA_CLK", "REG_INPUTB_CLK", "REG_OUTPUT_CLK"):
         assert MULT18X18D_PARAMS[key] == "CLK0"
@@ -95,18 +93,14 @@ def test_model_matches_numpy(tmp_path, seed, monkeypatch):
     a[pick] = rng.choice(extremes, int(pick.sum()))
     pick = rng.random(CYCLES) < 0.3
     b[pick] = rng.choice(extremes, int(pick.sum()))
-    b_load = rng.random(CYCLES) < 0.2
-    b_load[:3] = True
-    b_load[100:140] = False  # a long hold
-    b_load[200:220] = True  # a new weight every cycle
     stimulus, observed = tmp_path / "stimulus.npz", tmp_path / "observed.npy"
-    np.savez(stimulus, a=a, b=b, b_load=b_load.astype(np.int64))
+    np.savez(stimulus, a=a, b=b)
     env = {"SYSTOLIX_MULT_STIMULUS": str(stimulus), "SYSTOLIX_MULT_OBSERVED": str(observed)}
     # The cocotb half lives beside this file; the simulator's Python finds it on PYTHONPATH.
     monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))
     assert build.run("ecp5_mult_cocotb", extra_env=env, seed=seed, test_dir=tmp_path) == 1
     got = np.load(observed)
-    want = expected_p(a, b, b_load)
+    want = expected_p(a, b)
     bad = np.flatnonzero(got != want)
     assert bad.size == 0, f"cycle {bad[0]}: model {got[bad[0]]}, numpy {want[bad[0]]}"
     assert (np.abs(want) == 1 << 34).any()  # the extreme product was exercised

@@ -97,7 +97,7 @@ def test_pe_padded_lut_mac_matches_model(mac_pipeline):
     arith = Int8Arithmetic(
         ACC_WIDTH, mac_pipeline=mac_pipeline, multiplier="lut", mac_latency=2 + mac_pipeline
     )
-    assert arith.mac_latency == 2 + mac_pipeline and not arith.mac_holds_weight
+    assert arith.mac_latency == 2 + mac_pipeline
     _random_traffic(ProcessingElement(arith=arith), PEModel(latency=2 + mac_pipeline))
 
 

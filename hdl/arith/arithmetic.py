@@ -41,11 +41,6 @@ class Arithmetic:
     -------
     name : str
         MAC kind, as in :data:`hdl.config.MAC_KINDS`.
-    mac_holds_weight : bool
-        The MAC keeps the stationary weight itself (:class:`~hdl.arith.ecp5_mac.Ecp5Int8Mac`:
-        in the DSP block's B register) and registers its operands: the PE then feeds it the
-        unregistered activation, the shadow weight and the switch bit as the weight's load
-        enable, instead of registering the selected weight in front of it.
     act_operand_shape, weight_operand_shape : shape
         Decoded multiplier operands.
     psum_shape : shape
@@ -55,7 +50,6 @@ class Arithmetic:
     """
 
     name = None
-    mac_holds_weight = False
 
     def __init__(self, acc_width, *, mac_pipeline=2, multiplier="dsp"):
         self._acc_width = acc_width
@@ -139,7 +133,8 @@ class Int8Arithmetic(Arithmetic):
     is.
 
     ``multiplier="ecp5"`` builds the MAC on an ECP5 ``MULT18X18D``
-    (:class:`~hdl.arith.ecp5_mac.Ecp5Int8Mac`, :attr:`mac_holds_weight`): its input and output
+    (:class:`~hdl.arith.ecp5_mac.Ecp5Int8Mac`): its input registers take the operands the PE
+    selects (no operand register in the fabric), and its input and output
     registers and ``mac_pipeline`` fabric product registers give a MAC latency of
     ``2 + mac_pipeline``.
 
@@ -167,10 +162,6 @@ class Int8Arithmetic(Arithmetic):
         elif mac_latency is not None and mac_latency < mac_pipeline:
             raise ValueError(f"mac_latency must be at least {mac_pipeline}, got {mac_latency}")
         self._mac_latency = mac_latency
-
-    @property
-    def mac_holds_weight(self):
-        return self._multiplier == "ecp5"
 
     @property
     def operand_register(self):

@@ -3,9 +3,8 @@
 Yosys maps an inferred multiplier to ``MULT18X18D`` without the block's internal registers,
 so the product's path runs from fabric flip-flops through the DSP block and back into the
 fabric adder in one cycle. :class:`Ecp5Int8Mac` instantiates the primitive instead, with the
-A and B input registers and the output register enabled, and keeps the PE's stationary
-weight in the B input register itself (loaded through its clock enable), so the DSP block
-starts and ends every path at its own registers.
+A and B input registers and the output register enabled, so the DSP block starts and ends
+every path at its own registers.
 
 Yosys ships no simulation model of the primitive; :data:`ECP5_MULT18X18D_SIM_MODEL` is a
 behavioural Verilog model of exactly the mode used here, for simulation only (synthesis
@@ -24,15 +23,18 @@ ECP5_MULT18X18D_SIM_MODEL = Path(__file__).with_name("ecp5_mult18x18d_sim.v")
 
 #: ``MULT18X18D`` parameters of :class:`Ecp5Int8Mac` (Lattice FPGA-TN-02205, "ECP5 and
 #: ECP5-5G sysDSP Usage Guide", MULT18X18D): A and B input registers and the output register
-#: on CLK0; A and the output always enabled (CE0, tied high), B enabled by CE1 so that it
-#: holds the stationary weight; no pipeline register, no cascade (SOURCEA/SOURCEB parallel
-#: inputs), synchronous reset unused, GSR off (the data registers need no reset).
+#: on CLK0, all always enabled (CE0, tied high); no pipeline register, no cascade
+#: (SOURCEA/SOURCEB parallel inputs), synchronous reset unused, GSR off (the data registers
+#: need no reset). The B register is not used to hold the stationary weight behind a clock
+#: enable of its own: the clock, enable and reset pins are shared by the four multipliers of
+#: a DSP block (at most four distinct signals each, which nextpnr enforces), so one enable
+#: per PE beside the constant one would leave a quarter of the blocks' multipliers unusable.
 MULT18X18D_PARAMS = {
     "REG_INPUTA_CLK": "CLK0",
     "REG_INPUTA_CE": "CE0",
     "REG_INPUTA_RST": "RST0",
     "REG_INPUTB_CLK": "CLK0",
-    "REG_INPUTB_CE": "CE1",
+    "REG_INPUTB_CE": "CE0",
     "REG_INPUTB_RST": "RST0",
     "REG_INPUTC_CLK": "NONE",
     "REG_PIPELINE_CLK": "NONE",
@@ -55,12 +57,11 @@ MULT18X18D_PRODUCT_WIDTH = 36
 MULT18X18D_LATENCY = 2
 
 
-def mult18x18d(m, *, a, b, b_load, name):
+def mult18x18d(m, *, a, b, name):
     """Add a ``MULT18X18D`` in the mode of :data:`MULT18X18D_PARAMS` to ``m``.
 
-    ``a`` and ``b`` are signed operands of at most 18 bits (sign-extended here); ``b`` enters
-    the B register only in cycles with ``b_load`` set. Returns the 36-bit signed product
-    ``P``: ``a`` of cycle t times the B register of cycle t+1, two cycles later.
+    ``a`` and ``b`` are signed operands of at most 18 bits (sign-extended here). Returns the
+    36-bit signed product ``P``: ``a`` times ``b`` of cycle t, two cycles later.
 
     Only the used pins are connected: nextpnr-ecp5 cannot route constants to the cascade
     inputs (SRIA, SRIB), and the unused clocks, enables, resets and the SOURCEA/SOURCEB
@@ -74,7 +75,6 @@ def mult18x18d(m, *, a, b, b_load, name):
     ports = {
         "i_CLK0": ClockSignal(),
         "i_CE0": Const(1, 1),
-        "i_CE1": b_load,
         "i_SIGNEDA": Const(1, 1),
         "i_SIGNEDB": Const(1, 1),
     }
@@ -89,14 +89,12 @@ def mult18x18d(m, *, a, b, b_load, name):
 
 
 class Ecp5Int8Mac(wiring.Component):
-    """``psum_out = wrap(psum_in + a·W, acc_width)`` on an ECP5 ``MULT18X18D``.
+    """``psum_out = wrap(psum_in + a·w, acc_width)`` on an ECP5 ``MULT18X18D``.
 
-    The block's B input register holds the stationary weight ``W``: it takes ``w`` in a
-    cycle with ``w_load`` set and keeps it otherwise. The A input register takes ``a`` every
-    cycle. The product of ``a`` in cycle t and the weight loaded up to cycle t (``w`` of t
-    itself when ``w_load`` is set in t) leaves the block's output register in cycle t+2,
-    passes ``fabric_registers`` fabric registers and is added to ``psum_in`` in cycle
-    t + :attr:`latency` (combinationally; the PE registers the sum).
+    The block's A and B input registers take ``a`` and ``w`` every cycle (the PE presents
+    the weight it selected for that activation). Their product leaves the block's output
+    register two cycles later, passes ``fabric_registers`` fabric registers and is added to
+    ``psum_in`` in cycle t + :attr:`latency` (combinationally; the PE registers the sum).
 
     Parameters
     ----------
@@ -112,8 +110,7 @@ class Ecp5Int8Mac(wiring.Component):
     a : In(signed(9))
         Activation operand.
     w : In(signed(8))
-        Weight operand, taken into the B register when ``w_load`` is set.
-    w_load : In(1)
+        Weight operand.
     psum_in : In(signed(acc_width))
     psum_out : Out(signed(acc_width))
     """
@@ -129,7 +126,6 @@ class Ecp5Int8Mac(wiring.Component):
             {
                 "a": In(signed(9)),
                 "w": In(signed(8)),
-                "w_load": In(1),
                 "psum_in": In(signed(acc_width)),
                 "psum_out": Out(signed(acc_width)),
             }
@@ -147,7 +143,7 @@ class Ecp5Int8Mac(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        p = mult18x18d(m, a=self.a, b=self.w, b_load=self.w_load, name="mult")
+        p = mult18x18d(m, a=self.a, b=self.w, name="mult")
         # The 9×8 product fits 17 bits; the upper bits of P are its sign extension.
         product = Signal(signed(17), name="product")
         m.d.comb += product.eq(p[:17].as_signed())

@@ -11,23 +11,22 @@
 //
 // Modelled mode (a parameter outside it stops the simulation at time 0):
 //   REG_INPUTA_CLK, REG_INPUTB_CLK, REG_PIPELINE_CLK, REG_OUTPUT_CLK = "CLK0" or "NONE"
-//   REG_INPUTC_CLK = "NONE" (C unused); REG_*_CE = "CE0" or "CE1"
+//   REG_INPUTC_CLK = "NONE" (C unused); REG_*_CE = "CE0"
 //   CAS_MATCH_REG = "FALSE", MULT_BYPASS = "DISABLED", HIGHSPEED_CLK = "NONE"
-// Only the pins systolix connects are ports here (A, B, SIGNEDA, SIGNEDB, CLK0, CE0, CE1, P),
+// Only the pins systolix connects are ports here (A, B, SIGNEDA, SIGNEDB, CLK0, CE0, P),
 // so a simulator reports any other connection instead of silently ignoring it: no resets
 // (the REG_*_RST and RESETMODE parameters are accepted and have nothing to act on), no C
 // input, no shift/cascade path (SOURCEA/SOURCEB, SRIA/SRIB, SROA/SROB) and no ROA/ROB/ROC or
 // SIGNEDP outputs. GSR is not modelled: the registers start at 0.
-// systolix uses: A, B and output registers on CLK0; A and output on CE0 (tied high), B on
-// CE1 (the weight load); no pipeline register; GSR "DISABLED".
+// systolix uses: A, B and output registers on CLK0, all on CE0 (tied high); no pipeline
+// register; GSR "DISABLED".
 //
-// Timing in that mode: P in cycle t+2 is A(t) * Bq(t+1), where Bq is the B register
-// (B(t) if CE1 was high in cycle t, else its previous value).
+// Timing in that mode: P in cycle t+2 is A(t) * B(t).
 module MULT18X18D (
     input A17, A16, A15, A14, A13, A12, A11, A10, A9, A8, A7, A6, A5, A4, A3, A2, A1, A0,
     input B17, B16, B15, B14, B13, B12, B11, B10, B9, B8, B7, B6, B5, B4, B3, B2, B1, B0,
     input SIGNEDA, SIGNEDB,
-    input CLK0, CE0, CE1,
+    input CLK0, CE0,
     output P35, P34, P33, P32, P31, P30, P29, P28, P27, P26, P25, P24,
     output P23, P22, P21, P20, P19, P18, P17, P16, P15, P14, P13, P12,
     output P11, P10, P9, P8, P7, P6, P5, P4, P3, P2, P1, P0
@@ -67,7 +66,7 @@ module MULT18X18D (
         clk_ok = (sel == "NONE") || (sel == "CLK0");
     endfunction
     function automatic ce_ok(input [8*8-1:0] sel);
-        ce_ok = (sel == "CE0") || (sel == "CE1");
+        ce_ok = sel == "CE0";
     endfunction
     initial begin
         if (!clk_ok(REG_INPUTA_CLK) || !clk_ok(REG_INPUTB_CLK) || !clk_ok(REG_PIPELINE_CLK)
@@ -75,19 +74,17 @@ module MULT18X18D (
             $fatal(1, "MULT18X18D model: registers must be on CLK0 or NONE (C unused)");
         if (!ce_ok(REG_INPUTA_CE) || !ce_ok(REG_INPUTB_CE) || !ce_ok(REG_PIPELINE_CE)
                 || !ce_ok(REG_OUTPUT_CE))
-            $fatal(1, "MULT18X18D model: clock enables must be CE0 or CE1");
+            $fatal(1, "MULT18X18D model: clock enables must be CE0");
         if (CAS_MATCH_REG != "FALSE" || MULT_BYPASS != "DISABLED" || HIGHSPEED_CLK != "NONE")
             $fatal(1, "MULT18X18D model: only CAS_MATCH_REG=FALSE, MULT_BYPASS=DISABLED, ",
                    "HIGHSPEED_CLK=NONE are modelled");
     end
 
-    function automatic pick_ce(input [8*8-1:0] sel, input ce0, input ce1);
-        pick_ce = sel == "CE0" ? ce0 : ce1;
-    endfunction
-    wire a_ce = pick_ce(REG_INPUTA_CE, CE0, CE1);
-    wire b_ce = pick_ce(REG_INPUTB_CE, CE0, CE1);
-    wire pipe_ce = pick_ce(REG_PIPELINE_CE, CE0, CE1);
-    wire out_ce = pick_ce(REG_OUTPUT_CE, CE0, CE1);
+    // Every register is enabled by CE0 (the mode check above allows no other enable).
+    wire a_ce = CE0;
+    wire b_ce = CE0;
+    wire pipe_ce = CE0;
+    wire out_ce = CE0;
 
     wire [17:0] a_in = {A17, A16, A15, A14, A13, A12, A11, A10, A9,
                         A8, A7, A6, A5, A4, A3, A2, A1, A0};

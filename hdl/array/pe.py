@@ -65,9 +65,8 @@ class ProcessingElement(wiring.Component):
     that arrived ``arith.mac_latency`` cycles before (``mac_pipeline`` registers in the MAC;
     with an ECP5 MAC also the DSP block's input and output registers).
 
-    With an arithmetic whose MAC holds the weight (``arith.mac_holds_weight``, the ECP5
-    ``MULT18X18D`` MAC) the stationary weight is the MAC's own register, loaded from the
-    shadow in the switch cycle; the timing above is the same.
+    With the ECP5 ``MULT18X18D`` MAC the DSP block's input registers take the place of the
+    operand registers: the PE hands it the activation and the selected weight directly.
     """
 
     def __init__(self, *, arith):
@@ -91,38 +90,28 @@ class ProcessingElement(wiring.Component):
             m.d.sync += shadow_weight.eq(arith.weight_operand(m, self.w_in))
         # Data registers need no reset: results are qualified by the array's valid pipeline.
         a_reg = Signal.like(self.a_out, reset_less=True)
-        if arith.mac_holds_weight:
-            # The MAC's own weight register (a DSP block's B input register) is the stationary
-            # weight: it takes the shadow in the switch cycle, so the activation that carries
-            # the switch meets the new weight, as below, and folds still run back to back.
-            m.d.comb += [
-                mac.a.eq(self.a_in),
-                mac.w.eq(shadow_weight),
-                mac.w_load.eq(self.switch_in),
-            ]
+        weight = Signal(arith.weight_operand_shape, reset_less=True)
+        with m.If(self.switch_in):
+            m.d.sync += weight.eq(shadow_weight)
+        active_weight = Signal(arith.weight_operand_shape)
+        m.d.comb += active_weight.eq(Mux(self.switch_in, shadow_weight, weight))
+        if arith.operand_register:
+            # The multiplier sees registered operands: the activation register that feeds
+            # the next PE anyway, and the weight as selected in the cycle the activation
+            # arrived, so the switch mux does not precede the multiplier.
+            mac_weight = Signal(arith.weight_operand_shape, reset_less=True)
+            m.d.sync += mac_weight.eq(active_weight)
+            mac_act = a_reg
         else:
-            weight = Signal(arith.weight_operand_shape, reset_less=True)
-            with m.If(self.switch_in):
-                m.d.sync += weight.eq(shadow_weight)
-            active_weight = Signal(arith.weight_operand_shape)
-            m.d.comb += active_weight.eq(Mux(self.switch_in, shadow_weight, weight))
-            if arith.operand_register:
-                # The multiplier sees registered operands: the activation register that feeds
-                # the next PE anyway, and the weight as selected in the cycle the activation
-                # arrived, so the switch mux does not precede the multiplier.
-                mac_weight = Signal(arith.weight_operand_shape, reset_less=True)
-                m.d.sync += mac_weight.eq(active_weight)
-                mac_act = a_reg
-            else:
-                mac_weight, mac_act = active_weight, self.a_in
-            m.d.comb += [mac.a.eq(mac_act), mac.w.eq(mac_weight)]
+            mac_weight, mac_act = active_weight, self.a_in
+        m.d.comb += [mac.a.eq(mac_act), mac.w.eq(mac_weight)]
         m.d.comb += mac.psum_in.eq(self.psum_in)
         w_reg = Signal.like(self.w_out, reset_less=True)
         psum_reg = Signal.like(self.psum_out, reset_less=True)
         # Every PE on one anti-diagonal sees the switch in the same cycle, so the switch
         # registers of those PEs are equivalent and synthesis would merge them into one
-        # register whose output crosses the array (on an ECP5 ``auto`` array, to DSP clock
-        # enables on the far side of the die). ``keep`` marks each PE's own copy; the yosys
+        # register whose output crosses the array (on a 16×16 ECP5 ``auto`` array, to PEs on
+        # DSP blocks at the far side of the die). ``keep`` marks each PE's own copy; the yosys
         # flow (:data:`scripts.synth.KEEP_REGISTERS`) keeps the register apart.
         switch_reg = Signal(name="switch_reg", attrs={"keep": 1})
         m.d.sync += [
