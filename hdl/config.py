@@ -75,13 +75,14 @@ class ArrayConfig:
         ``pnr`` do. The arithmetic is the same bit for bit.
 
         ``ecp5`` (INT8 only) instantiates one ECP5 ``MULT18X18D`` per PE with its input and
-        output registers used; the stationary weight lives in the block's B input register
-        (:class:`~hdl.arith.ecp5_mac.Ecp5Int8Mac`). It adds two cycles of MAC latency (the
-        input and the output register) and takes the multiplier off the critical path that
-        the inferred ``dsp`` path has on ECP5, where yosys leaves its registers in the
-        fabric. ``auto`` (INT8 only) gives the first ``dsp_blocks`` PEs in row-major order an
-        ``ecp5`` MAC and the rest a pipelined LUT multiplier with the same latency
-        (:meth:`pe_multiplier`), so an array larger than the device's DSP budget still fits.
+        output registers used, fed from the PE's operand registers
+        (:class:`~hdl.arith.ecp5_mac.Ecp5Int8Mac`). Its MAC latency is 5 at the default
+        ``mac_pipeline`` (the portable path's is 2), and it takes the multiplier off the
+        critical path that the inferred ``dsp`` path has on ECP5, where yosys leaves its
+        registers in the fabric. ``auto`` (INT8 only) gives the first ``dsp_blocks`` PEs in
+        row-major order an ``ecp5`` MAC and the rest a pipelined LUT multiplier with the same
+        latency (:meth:`pe_multiplier`), so an array larger than the device's DSP budget
+        still fits.
     mac_pipeline : int or None
         Pipeline registers inside each PE's MAC, 0 to 2 (FP8 kinds: 0 to 3); each adds one
         cycle of latency and shortens the critical path. 1 registers the product before the
@@ -92,7 +93,7 @@ class ArrayConfig:
         each depth; an 8×8 FP8 array runs faster at 3, docs/performance.md); 0 saves the
         product and operand flip-flops. With ``multiplier="ecp5"`` or ``"auto"`` it counts
         the fabric registers after the DSP block's output register instead (0 to 2; the MAC
-        latency is ``2 + mac_pipeline``, :attr:`mac_latency`); 2 keeps the DSP-to-fabric
+        latency is ``3 + mac_pipeline``, :attr:`mac_latency`); 2 keeps the DSP-to-fabric
         routing and the partial-sum add in separate cycles.
     dsp_blocks : int or None
         ECP5 ``MULT18X18D`` budget, 0 to 16384 (:data:`ECP5_DSP_BLOCKS` lists the devices'):

@@ -28,11 +28,13 @@ ECP5, AUTO, ECP5_P1 = (ArrayConfig(**args) for args in (ECP5_ARGS, AUTO_ARGS, EC
 
 
 def test_latency_and_pe_map():
-    """The cycle model's latency is the portable one plus the DSP block's two registers, and
-    the auto array's first six PEs in row-major order are the ECP5 ones."""
+    """The cycle model's latency is the portable one plus the DSP block's two registers and
+    one fabric product register more (operand registers, block input and output registers,
+    two product registers), and the auto array's first six PEs in row-major order are the
+    ECP5 ones."""
     portable = ArrayConfig(rows=4, cols=4)
-    assert ECP5.mac_latency == AUTO.mac_latency == portable.mac_latency + 2 == 4
-    assert ECP5_P1.mac_latency == 3
+    assert ECP5.mac_latency == AUTO.mac_latency == portable.mac_latency + 3 == 5
+    assert ECP5_P1.mac_latency == 4
     assert AUTO.pe_multipliers == (
         ("ecp5",) * 4,
         ("ecp5", "ecp5", "lut", "lut"),

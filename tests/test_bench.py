@@ -183,7 +183,7 @@ def test_auto_estimate_weighs_each_pe_kind_and_reports_them(tmp_path):
         assert record["design"][key] == 10 * ecp5[key] + 6 * lut[key]
     md = markdown(build_report([record], options, "systolix bench --test"))
     assert "## INT8: portable and ECP5 multipliers side by side" in md
-    row = next(line for line in md.splitlines() if line.startswith("| 4×4 | int8 auto10 p2 | 4 |"))
+    row = next(line for line in md.splitlines() if line.startswith("| 4×4 | int8 auto10 p2 | 5 |"))
     assert f"ecp5: {ecp5['lut']} / {ecp5['carry']} / {ecp5['ff']} / 1" in row
     assert f"lut: {lut['lut']} / {lut['carry']} / {lut['ff']} / 0" in row
 

@@ -129,21 +129,22 @@ def test_config_id_names_non_defaults():
 
 
 def test_config_ecp5_and_auto_multipliers():
-    """ECP5 PEs: two more MAC cycles (the DSP block's registers) whatever the PE mix; auto
+    """ECP5 PEs: MAC latency 3 + mac_pipeline (operand registers, the DSP block's input and
+    output registers, fabric product registers) whatever the PE mix; auto
     fills the budget in row-major order and the rest are LUT PEs."""
     ecp5 = ArrayConfig(multiplier="ecp5")
-    assert ecp5.mac_latency == ArrayConfig().mac_latency + 2 == 4
-    assert ArrayConfig(multiplier="ecp5", mac_pipeline=0).mac_latency == 2
+    assert ecp5.mac_latency == ArrayConfig().mac_latency + 3 == 5
+    assert ArrayConfig(multiplier="ecp5", mac_pipeline=0).mac_latency == 3
     assert ecp5.dsp_pes == 64 and ecp5.pe_kinds == ("ecp5",) and ecp5.id == "r8c8-int8-ecp5"
     assert ArrayConfig(multiplier="ecp5", dsp_blocks=64).id == "r8c8-int8-ecp5-d64"
     big = ArrayConfig(rows=16, cols=16, multiplier="auto", dsp_blocks=156)
     assert big.dsp_pes == 156 and big.pe_kinds == ("ecp5", "lut")
     assert big.pe_multiplier(9, 11) == "ecp5" and big.pe_multiplier(9, 12) == "lut"
     assert sum(row.count("ecp5") for row in big.pe_multipliers) == 156
-    assert big.mac_latency == 4 and big.full_rate_fifo_depth == (16 + 16 + 1 + 4) + 2
+    assert big.mac_latency == 5 and big.full_rate_fifo_depth == (16 + 16 + 1 + 5) + 2
     assert big.id == "r16c16-int8-auto-d156"
     none = ArrayConfig(rows=2, cols=2, multiplier="auto", dsp_blocks=0)
-    assert none.pe_kinds == ("lut",) and none.mac_latency == 4
+    assert none.pe_kinds == ("lut",) and none.mac_latency == 5
     roomy = ArrayConfig(rows=2, cols=2, multiplier="auto", dsp_blocks=100)
     assert roomy.dsp_pes == 4 and roomy.pe_kinds == ("ecp5",)
     assert ArrayConfig.from_json(big.to_json()) == big

@@ -40,7 +40,7 @@ def test_auto_array_two_pe_modules_and_manifest(tmp_path):
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["pe_multipliers"] == [list(row) for row in AUTO.pe_multipliers]
     assert manifest["pe_multipliers"][1] == ["ecp5", "ecp5", "lut", "lut"]
-    assert manifest["latency"] == array_latency(AUTO) == 4 + 4 + 1 + 4
+    assert manifest["latency"] == array_latency(AUTO) == 4 + 4 + 1 + 5
     assert manifest["files"] == [path.name]
     assert manifest["simulation_only_files"] == [MODEL]
     assert (tmp_path / MODEL).read_text() == ECP5_MULT18X18D_SIM_MODEL.read_text()

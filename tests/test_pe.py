@@ -8,6 +8,7 @@ from amaranth.sim import Simulator
 
 from golden.int8 import wrap
 from hdl.arith import Int8Arithmetic
+from hdl.arith.arithmetic import ecp5_int8_mac_latency
 from hdl.array.pe import ProcessingElement
 
 ACC_WIDTH = 20
@@ -92,13 +93,15 @@ def _random_traffic(dut, model):
 
 @pytest.mark.parametrize("mac_pipeline", [0, 1, 2])
 def test_pe_padded_lut_mac_matches_model(mac_pipeline):
-    """The LUT PE of an ``auto`` array: padded to the ECP5 PE's latency ``2 + mac_pipeline``
+    """The LUT PE of an ``auto`` array: padded to the ECP5 PE's latency ``3 + mac_pipeline``
     with the pipelined multiplier, same links and switch timing."""
+    latency = ecp5_int8_mac_latency(mac_pipeline)
+    assert latency == 3 + mac_pipeline
     arith = Int8Arithmetic(
-        ACC_WIDTH, mac_pipeline=mac_pipeline, multiplier="lut", mac_latency=2 + mac_pipeline
+        ACC_WIDTH, mac_pipeline=mac_pipeline, multiplier="lut", mac_latency=latency
     )
-    assert arith.mac_latency == 2 + mac_pipeline
-    _random_traffic(ProcessingElement(arith=arith), PEModel(latency=2 + mac_pipeline))
+    assert arith.mac_latency == latency
+    _random_traffic(ProcessingElement(arith=arith), PEModel(latency=latency))
 
 
 def test_pe_switch_uses_shadow_written_same_cycle_safely():

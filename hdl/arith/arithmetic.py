@@ -124,6 +124,13 @@ class Arithmetic:
         raise NotImplementedError
 
 
+def ecp5_int8_mac_latency(mac_pipeline):
+    """MAC latency of the ECP5 ``MULT18X18D`` INT8 PE: the PE's operand registers, the DSP
+    block's input and output registers (:data:`~hdl.arith.ecp5_mac.MULT18X18D_LATENCY`) and
+    ``mac_pipeline`` fabric product registers. An ``auto`` array's LUT PEs are padded to it."""
+    return 1 + MULT18X18D_LATENCY + mac_pipeline
+
+
 class Int8Arithmetic(Arithmetic):
     """INT8 weights times int8 or uint8 activations into a wrapping accumulator.
 
@@ -133,10 +140,10 @@ class Int8Arithmetic(Arithmetic):
     is.
 
     ``multiplier="ecp5"`` builds the MAC on an ECP5 ``MULT18X18D``
-    (:class:`~hdl.arith.ecp5_mac.Ecp5Int8Mac`): its input registers take the operands the PE
-    selects (no operand register in the fabric), and its input and output
-    registers and ``mac_pipeline`` fabric product registers give a MAC latency of
-    ``2 + mac_pipeline``.
+    (:class:`~hdl.arith.ecp5_mac.Ecp5Int8Mac`): the PE's operand registers (the activation
+    and the weight selected for it), the block's input and output registers and
+    ``mac_pipeline`` fabric product registers give a MAC latency of ``3 + mac_pipeline``
+    (:func:`ecp5_int8_mac_latency`).
 
     Parameters
     ----------
@@ -166,7 +173,10 @@ class Int8Arithmetic(Arithmetic):
     @property
     def operand_register(self):
         if self._multiplier == "ecp5":
-            return False  # the DSP block's input registers
+            # Fabric registers in front of the DSP block's own: every path into the block
+            # then starts at a register of the PE, placed beside it, and the weight select
+            # runs between fabric registers.
+            return True
         if self._mac_latency is not None:
             return self._mac_latency >= 2
         return super().operand_register
@@ -188,7 +198,7 @@ class Int8Arithmetic(Arithmetic):
     @property
     def mac_latency(self):
         if self._multiplier == "ecp5":
-            return MULT18X18D_LATENCY + self._mac_pipeline
+            return ecp5_int8_mac_latency(self._mac_pipeline)
         return int(self.operand_register) + self.product_registers
 
     def act_operand(self, m, code, act_unsigned, *, name):
@@ -314,7 +324,7 @@ def arithmetic_for(config, multiplier=None):
     if config.mac == "int8":
         if config.multiplier == "auto" and multiplier != "ecp5":
             # The LUT PEs of an auto array keep step with its ECP5 PEs.
-            options["mac_latency"] = MULT18X18D_LATENCY + config.mac_pipeline
+            options["mac_latency"] = ecp5_int8_mac_latency(config.mac_pipeline)
         return Int8Arithmetic(config.acc_width, **options)
     if config.mac in FP8_FORMAT_PAIRS:
         return Fp8Arithmetic(config.mac, config.acc_width, **options)

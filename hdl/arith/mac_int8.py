@@ -26,13 +26,13 @@ class Int8Mac(wiring.Component):
     lut_multiplier : bool
         Mark the multiplier for logic-only mapping (see :mod:`hdl.arith.multiplier`).
     product_registers : int or None
-        Instead of ``product_register``: 0 to 3 registers between the operands and the add
+        Instead of ``product_register``: 0 to 4 registers between the operands and the add
         (:attr:`latency`). From 2 on the multiplier is pipelined so that LUT multipliers keep
         pace with a DSP block. With 2, the first register holds ``a`` times the weight's low
         nibble (unsigned) and times its high nibble (signed), the second their sum. With 3,
         the first holds ``a`` times each 2-bit slice of the weight (the top one signed), the
         second the sums of neighbouring pairs, the third the product: one carry chain per
-        stage.
+        stage. With 4, the product is registered once more.
 
     Members
     -------
@@ -49,8 +49,8 @@ class Int8Mac(wiring.Component):
             raise ValueError(f"acc_width must be between 16 and 64, got {acc_width!r}")
         if product_registers is None:
             product_registers = int(bool(product_register))
-        elif product_registers not in (0, 1, 2, 3):
-            raise ValueError(f"product_registers must be 0 to 3, got {product_registers!r}")
+        elif product_registers not in (0, 1, 2, 3, 4):
+            raise ValueError(f"product_registers must be 0 to 4, got {product_registers!r}")
         self._acc_width = acc_width
         self._product_registers = product_registers
         self._lut_multiplier = lut_multiplier
@@ -84,7 +84,7 @@ class Int8Mac(wiring.Component):
         lut = self._lut_multiplier
         stages = self._product_registers
         # No resets below: the product only matters under a valid row.
-        if stages == 3:
+        if stages >= 3:
             # Three stages of one carry chain each: a times each 2-bit slice of the weight
             # (the top slice signed), then pairwise sums, then the product.
             slices = [self.w[i : i + 2] for i in (0, 2, 4)] + [self.w[6:].as_signed()]
