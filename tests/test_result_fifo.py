@@ -13,12 +13,15 @@ from hdl.array.array import ResultFifo
 
 
 @pytest.mark.parametrize(
-    "depth, slice_width",
-    [(1, 32), (2, 32), (3, 32), (4, 32), (5, 32), (3, 5), (4, 1)],
+    "depth, slice_width, copies",
+    [(1, 32, False), (2, 32, False), (3, 32, False), (4, 32, False), (5, 32, False)]
+    + [(3, 5, False), (4, 1, False), (3, 5, True), (2, 4, True)],
 )
-def test_result_fifo_matches_a_queue(depth, slice_width):
-    # Slices narrower than the row: each holds its own bits and pointers.
-    dut = ResultFifo(width=12, depth=depth, slice_width=slice_width)
+def test_result_fifo_matches_a_queue(depth, slice_width, copies):
+    # Slices narrower than the row: each holds its own bits and pointers, and with copies
+    # its own write enable (driven equal here, as the array drives them).
+    dut = ResultFifo(width=12, depth=depth, slice_width=slice_width, write_enable_copies=copies)
+    assert len(dut.w_en) == (dut.slices if copies else 1)
     rng = random.Random(depth)
     checked = []
 
@@ -33,7 +36,7 @@ def test_result_fifo_matches_a_queue(depth, slice_width):
             write = len(queue) < depth and rng.random() < 0.6
             read = bool(queue) and rng.random() < 0.5
             value = rng.randrange(1 << 12)
-            ctx.set(dut.w_en, write)
+            ctx.set(dut.w_en, (1 << len(dut.w_en)) - 1 if write else 0)
             ctx.set(dut.w_data, value)
             # r_en without r_rdy (an empty FIFO) must be ignored.
             ctx.set(dut.r_en, read if queue else rng.random() < 0.5)

@@ -185,3 +185,10 @@ def test_synth_keeps_each_pe_switch_register_apart(tmp_path):
     }
     assert len(switch_bits) == cfg.pes
     assert len(set(switch_bits.values())) == cfg.pes, switch_bits
+    # Likewise the result FIFO's write enable, one register per storage slice.
+    valid_bits = {
+        name: tuple(net["bits"])
+        for name, net in netnames.items()
+        if re.fullmatch(r"row_valid_slice\d+", name)
+    }
+    assert len(valid_bits) >= 3 and len(set(valid_bits.values())) == len(valid_bits), valid_bits

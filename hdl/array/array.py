@@ -99,10 +99,15 @@ class ResultFifo(wiring.Component):
     register, and that fan-out, not the RAM, sets the read path's delay. The copies each
     advance from their own value, so synthesis keeps them apart.
 
+    With ``write_enable_copies`` the write enable is a vector with one bit per slice
+    (:attr:`slices`), which the caller drives from equal registers of its own: a 16×16 row
+    spans the die, and one enable register fanned out to every slice sets the write path's
+    delay. Bit 0 also drives the count and the flags.
+
     Members
     -------
     w_data : In(width)
-    w_en : In(1)
+    w_en : In(1), or In(slices) with ``write_enable_copies``
         Write ``w_data``; the caller guarantees a free entry.
     r_data : Out(width)
         The oldest entry.
@@ -115,22 +120,29 @@ class ResultFifo(wiring.Component):
     #: Default bits per storage slice: eight 4-bit LUT RAM blocks per pointer copy.
     SLICE_WIDTH = 32
 
-    def __init__(self, *, width, depth, slice_width=SLICE_WIDTH):
+    def __init__(self, *, width, depth, slice_width=SLICE_WIDTH, write_enable_copies=False):
         self._width, self._depth, self._slice_width = width, depth, slice_width
+        self._copies = write_enable_copies
         super().__init__(
             {
                 "w_data": In(width),
-                "w_en": In(1),
+                "w_en": In(self.slices if write_enable_copies else 1),
                 "r_data": Out(width),
                 "r_rdy": Out(1),
                 "r_en": In(1),
             }
         )
 
+    @property
+    def slices(self):
+        """Storage slices: ``ceil(width / slice_width)``."""
+        return -(-self._width // self._slice_width)
+
     def elaborate(self, platform):
         m = Module()
         depth = self._depth
         taken = self.r_en & self.r_rdy
+        w_en = self.w_en[0]
 
         def advance(ptr):
             return Mux(ptr == depth - 1, 0, ptr + 1)
@@ -148,14 +160,15 @@ class ResultFifo(wiring.Component):
             w_ptr = Signal(range(max(depth, 2)), name=f"w_ptr_{index}")
             # Read address straight from flip-flops: the entry after the oldest.
             r_ahead = Signal(range(max(depth, 2)), init=1 % depth, name=f"r_ahead_{index}")
-            with m.If(self.w_en):
+            slice_w_en = self.w_en[index] if self._copies else w_en
+            with m.If(slice_w_en):
                 m.d.sync += w_ptr.eq(advance(w_ptr))
             with m.If(taken):
                 m.d.sync += r_ahead.eq(advance(r_ahead))
             m.d.comb += [
                 write.addr.eq(w_ptr),
                 write.data.eq(self.w_data[lo:hi]),
-                write.en.eq(self.w_en),
+                write.en.eq(slice_w_en),
                 read.addr.eq(r_ahead),
                 next_entry[lo:hi].eq(read.data),
             ]
@@ -164,18 +177,24 @@ class ResultFifo(wiring.Component):
         one = Signal()  # count == 1, as a register
         more, fewer = Signal.like(count), Signal.like(count)
         m.d.comb += [more.eq(count + 1), fewer.eq(count - 1)]
-        with m.If(self.w_en & ~taken):
+        with m.If(w_en & ~taken):
             m.d.sync += [count.eq(more), self.r_rdy.eq(1), one.eq(count == 0)]
-        with m.Elif(taken & ~self.w_en):
+        with m.Elif(taken & ~w_en):
             m.d.sync += [count.eq(fewer), self.r_rdy.eq(~one), one.eq(count == 2)]
         # The output register: the written row becomes the head when the FIFO is (or is about
         # to be) empty, the stored next entry when the head is taken from a longer queue.
         # Written as a load enable and a two-way choice, so that each output bit is one LUT
         # behind a clock enable rather than a wider multiplexer in front of the flip-flop.
-        write_head = Signal()
-        m.d.comb += write_head.eq(self.w_en & (~self.r_rdy | (one & taken)))
-        with m.If(write_head | taken):
-            m.d.sync += self.r_data.eq(Mux(write_head, self.w_data, next_entry))
+        # Per slice, with that slice's own write enable.
+        head_free = ~self.r_rdy | (one & taken)
+        for index, lo in enumerate(range(0, self._width, self._slice_width)):
+            hi = min(lo + self._slice_width, self._width)
+            write_head = Signal(name=f"write_head_{index}")
+            m.d.comb += write_head.eq((self.w_en[index] if self._copies else w_en) & head_free)
+            with m.If(write_head | taken):
+                m.d.sync += self.r_data[lo:hi].eq(
+                    Mux(write_head, self.w_data[lo:hi], next_entry[lo:hi])
+                )
         return m
 
 
@@ -390,15 +409,21 @@ class SystolicArray(wiring.Component):
                 _delay(m, pes[rows - 1][c].psum_out, cols - 1 - c, f"deskew_{c}")
             )
         pipeline_stages = self.latency - 1  # the FIFO adds the last cycle
-        out_valid = _delay(m, act_fire, pipeline_stages, "row_valid", reset_less=False)
         m.d.comb += out_row.last.eq(_delay(m, self.acts.payload.last, pipeline_stages, "row_last"))
 
         m.submodules.result_fifo = result_fifo = ResultFifo(
-            width=result_layout.size, depth=cfg.result_fifo_depth
+            width=result_layout.size, depth=cfg.result_fifo_depth, write_enable_copies=True
         )
+        # The valid pipeline's last register, once per FIFO slice: equal registers, kept
+        # apart (``keep``, as the PEs' switch registers) so that each slice's write enable
+        # starts beside it rather than at one register fanned out across the array.
+        valid_before = _delay(m, act_fire, pipeline_stages - 1, "row_valid", reset_less=False)
+        for index in range(result_fifo.slices):
+            copy = Signal(name=f"row_valid_slice{index}", attrs={"keep": 1})
+            m.d.sync += copy.eq(valid_before)
+            m.d.comb += result_fifo.w_en[index].eq(copy)
         m.d.comb += [
             result_fifo.w_data.eq(out_row.as_value()),
-            result_fifo.w_en.eq(out_valid),
             self.results.payload.eq(result_fifo.r_data),
             self.results.valid.eq(result_fifo.r_rdy),
             result_fifo.r_en.eq(self.results.ready),
