@@ -143,15 +143,19 @@ class ResultFifo(wiring.Component):
         depth = self._depth
         taken = self.r_en & self.r_rdy
         w_en = self.w_en[0]
+        slice_bounds = [
+            (lo, min(lo + self._slice_width, self._width))
+            for lo in range(0, self._width, self._slice_width)
+        ]
+        # Each slice's own write enable (bit 0 for all without copies).
+        slice_w_ens = [self.w_en[i] if self._copies else w_en for i in range(len(slice_bounds))]
 
         def advance(ptr):
             return Mux(ptr == depth - 1, 0, ptr + 1)
 
         # The oldest entry sits in ``r_data``; the storage is read at the entry after it.
         next_entry = Signal(self._width)
-        for lo in range(0, self._width, self._slice_width):
-            hi = min(lo + self._slice_width, self._width)
-            index = lo // self._slice_width
+        for index, (lo, hi) in enumerate(slice_bounds):
             storage = Memory(shape=hi - lo, depth=depth, init=[])
             m.submodules[f"storage_{index}"] = storage
             write = storage.write_port()
@@ -160,7 +164,7 @@ class ResultFifo(wiring.Component):
             w_ptr = Signal(range(max(depth, 2)), name=f"w_ptr_{index}")
             # Read address straight from flip-flops: the entry after the oldest.
             r_ahead = Signal(range(max(depth, 2)), init=1 % depth, name=f"r_ahead_{index}")
-            slice_w_en = self.w_en[index] if self._copies else w_en
+            slice_w_en = slice_w_ens[index]
             with m.If(slice_w_en):
                 m.d.sync += w_ptr.eq(advance(w_ptr))
             with m.If(taken):
@@ -187,10 +191,9 @@ class ResultFifo(wiring.Component):
         # behind a clock enable rather than a wider multiplexer in front of the flip-flop.
         # Per slice, with that slice's own write enable.
         head_free = ~self.r_rdy | (one & taken)
-        for index, lo in enumerate(range(0, self._width, self._slice_width)):
-            hi = min(lo + self._slice_width, self._width)
+        for index, (lo, hi) in enumerate(slice_bounds):
             write_head = Signal(name=f"write_head_{index}")
-            m.d.comb += write_head.eq((self.w_en[index] if self._copies else w_en) & head_free)
+            m.d.comb += write_head.eq(slice_w_ens[index] & head_free)
             with m.If(write_head | taken):
                 m.d.sync += self.r_data[lo:hi].eq(
                     Mux(write_head, self.w_data[lo:hi], next_entry[lo:hi])
