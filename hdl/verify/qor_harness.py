@@ -6,8 +6,22 @@ from amaranth.lib.wiring import In, Out
 
 from hdl.array import SystolicArray
 
-#: Width of the register the result bits are folded into.
-FOLD_WIDTH = 32
+#: Bits each register of the parity tree folds: one LUT4 per register.
+PARITY_FAN_IN = 4
+
+
+def registered_parity(m, value, *, name="parity"):
+    """The XOR of every bit of ``value`` through a tree of registers, ``PARITY_FAN_IN`` bits
+    per register: each level is one LUT deep, so the tree is never the critical path of what
+    it observes. Returns ``(parity, latency)``; ``parity`` is a register and follows ``value``
+    by ``latency`` cycles (at least one)."""
+    level, latency = value, 0
+    while latency == 0 or len(level) > 1:
+        groups = [level[i : i + PARITY_FAN_IN] for i in range(0, len(level), PARITY_FAN_IN)]
+        reduced = Signal(len(groups), name=f"{name}_level{latency}")
+        m.d.sync += reduced.eq(Cat(group.xor() for group in groups))
+        level, latency = reduced, latency + 1
+    return level, latency
 
 
 class QorHarness(wiring.Component):
@@ -15,9 +29,10 @@ class QorHarness(wiring.Component):
     one output pin.
 
     A shift register clocked from ``din`` drives every input payload and handshake bit, so no
-    logic is constant; the result payload is XOR-folded, ``FOLD_WIDTH`` bits at a time, into a
-    register whose parity leaves on ``dout``. Every path into and out of the array starts and
-    ends at a register, so nextpnr's fmax is the array's own register-to-register speed.
+    logic is constant; every result bit (payload and valid) goes into a tree of XOR
+    registers (:func:`registered_parity`) whose root leaves on ``dout``. Every path into and
+    out of the array starts and ends at a register, and every harness path is one LUT deep, so
+    nextpnr's fmax is the array's own register-to-register speed.
 
     Members
     -------
@@ -46,16 +61,8 @@ class QorHarness(wiring.Component):
         m.d.sync += stimulus.eq(Cat(self.din, stimulus[:-1]))
         m.d.comb += inputs.eq(stimulus)
 
-        payload = array.results.payload.as_value()
-        chunks = [payload[i : i + FOLD_WIDTH] for i in range(0, len(payload), FOLD_WIDTH)]
-        folded = Signal(FOLD_WIDTH)
-        fold = chunks[0]
-        for chunk in chunks[1:]:
-            fold = fold ^ chunk
-        with m.If(array.results.valid):
-            m.d.sync += folded.eq(folded ^ fold)
-        parity = Signal()
-        m.d.sync += parity.eq(folded.xor())
+        observed = Cat(array.results.payload.as_value(), array.results.valid)
+        parity, _ = registered_parity(m, observed)
         m.d.comb += self.dout.eq(parity)
         return m
 
@@ -67,11 +74,11 @@ class AccelQorHarness(wiring.Component):
     A shift register clocked from ``din`` drives every input of the accelerator (the AXI4-Lite
     slave's AW/W/AR channels and B/R ready, the AXI4 master's AW/W/AR ready and B/R channels),
     so no input is constant and the whole controller stays reachable. Every output bit (AXI
-    valids, payloads and readies, ``irq``) is XOR-folded, ``FOLD_WIDTH`` bits at a time, into a
-    register on every cycle, and that register's parity leaves on ``dout`` one cycle later: no
-    output is left unobserved, so yosys keeps the whole design (the scratchpad memories
-    included), and every path into and out of the accelerator starts and ends at a harness
-    register. nextpnr's fmax is then the accelerator's own register-to-register speed.
+    valids, payloads and readies, ``irq``) goes into a tree of XOR registers
+    (:func:`registered_parity`) whose root leaves on ``dout``: no output is left unobserved,
+    so yosys keeps the whole design (the scratchpad memories included), and every path into
+    and out of the accelerator starts and ends at a harness register. nextpnr's fmax is then
+    the accelerator's own register-to-register speed.
 
     Parameters
     ----------
@@ -110,13 +117,6 @@ class AccelQorHarness(wiring.Component):
         m.d.sync += stimulus.eq(Cat(self.din, stimulus[:-1]))
         m.d.comb += Cat(*inputs).eq(stimulus)
 
-        observed = Cat(*outputs)
-        fold = observed[:FOLD_WIDTH]
-        for i in range(FOLD_WIDTH, len(observed), FOLD_WIDTH):
-            fold = fold ^ observed[i : i + FOLD_WIDTH]
-        folded = Signal(FOLD_WIDTH)
-        m.d.sync += folded.eq(folded ^ fold)
-        parity = Signal()
-        m.d.sync += parity.eq(folded.xor())
+        parity, _ = registered_parity(m, Cat(*outputs))
         m.d.comb += self.dout.eq(parity)
         return m
