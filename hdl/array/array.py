@@ -117,8 +117,10 @@ class ResultFifo(wiring.Component):
         Take the oldest entry (when ``r_rdy``).
     """
 
-    #: Default bits per storage slice: eight 4-bit LUT RAM blocks per pointer copy.
-    SLICE_WIDTH = 32
+    #: Default bits per storage slice: four 4-bit-wide LUT RAM columns per pointer copy. On an
+    #: 8×8 INT8 ECP5 array 16 instead of 32 moved the read path from 188 to 223 MHz for
+    #: 240 LUT4 and 84 FF more.
+    SLICE_WIDTH = 16
 
     def __init__(self, *, width, depth, slice_width=SLICE_WIDTH, write_enable_copies=False):
         self._width, self._depth, self._slice_width = width, depth, slice_width
