@@ -170,6 +170,8 @@ def test_synth_keeps_each_pe_switch_register_apart(tmp_path):
     from amaranth.back import verilog
 
     from hdl.array import SystolicArray
+    from hdl.array.array import ResultFifo
+    from hdl.array.layouts import result_row_layout
     from scripts.synth import synth_commands
 
     cfg = ArrayConfig(rows=3, cols=3, multiplier="lut")
@@ -185,10 +187,16 @@ def test_synth_keeps_each_pe_switch_register_apart(tmp_path):
     }
     assert len(switch_bits) == cfg.pes
     assert len(set(switch_bits.values())) == cfg.pes, switch_bits
-    # Likewise the result FIFO's write enable, one register per storage slice.
-    valid_bits = {
-        name: tuple(net["bits"])
-        for name, net in netnames.items()
-        if re.fullmatch(r"row_valid_slice\d+", name)
-    }
-    assert len(valid_bits) >= 3 and len(set(valid_bits.values())) == len(valid_bits), valid_bits
+    # Likewise the result FIFO's write enable and its not-empty and one-left flags, one
+    # register per storage slice.
+    slices = -(-result_row_layout(cfg).size // ResultFifo.SLICE_WIDTH)
+    assert slices >= 3
+    for pattern in (r"row_valid_slice\d+", r"result_fifo\.(r_rdy|one)_\d+"):
+        copies = {
+            name: tuple(net["bits"])
+            for name, net in netnames.items()
+            if re.fullmatch(pattern, name)
+        }
+        flags = 2 if "one" in pattern else 1
+        assert len(copies) >= flags * (slices - 1), (pattern, sorted(netnames))
+        assert len(set(copies.values())) == len(copies), copies

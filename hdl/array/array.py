@@ -94,15 +94,18 @@ class ResultFifo(wiring.Component):
     cycle t can be read from cycle t + 1.
 
     The storage is cut into slices of at most ``slice_width`` bits, each a memory of its own
-    with its own copy of the write and read pointers: a wide row (an 8×8 array's is 225 bits,
-    57 LUT RAM blocks on an ECP5) would otherwise hang every RAM block on one address
-    register, and that fan-out, not the RAM, sets the read path's delay. The copies each
-    advance from their own value, so synthesis keeps them apart.
+    with its own copy of the write and read pointers and of the not-empty and one-left flags
+    that load its part of the output register: a wide row (an 8×8 array's is 225 bits, 57 LUT
+    RAM blocks on an ECP5) would otherwise hang every RAM block on one address register and
+    every output bit on one flag, and that fan-out, not the RAM, sets the read path's delay.
+    The pointer copies advance from their own value, so synthesis keeps them apart; the flag
+    copies carry ``keep`` (see :data:`scripts.synth.KEEP_REGISTERS`). Only ``r_en`` and the
+    count of entries are shared.
 
     With ``write_enable_copies`` the write enable is a vector with one bit per slice
     (:attr:`slices`), which the caller drives from equal registers of its own: a 16×16 row
     spans the die, and one enable register fanned out to every slice sets the write path's
-    delay. Bit 0 also drives the count and the flags.
+    delay. Bit 0 also drives the count.
 
     Members
     -------
@@ -143,21 +146,44 @@ class ResultFifo(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         depth = self._depth
-        taken = self.r_en & self.r_rdy
-        w_en = self.w_en[0]
         slice_bounds = [
             (lo, min(lo + self._slice_width, self._width))
             for lo in range(0, self._width, self._slice_width)
         ]
         # Each slice's own write enable (bit 0 for all without copies).
-        slice_w_ens = [self.w_en[i] if self._copies else w_en for i in range(len(slice_bounds))]
+        slice_w_ens = [
+            self.w_en[i] if self._copies else self.w_en[0] for i in range(len(slice_bounds))
+        ]
 
         def advance(ptr):
             return Mux(ptr == depth - 1, 0, ptr + 1)
 
-        # The oldest entry sits in ``r_data``; the storage is read at the entry after it.
+        # The count of entries is kept once; each slice keeps its own copy of the not-empty
+        # flag and of "one entry left", so that the output register of every slice loads on
+        # flags beside it rather than on one register fanned out to the whole row.
+        count = Signal(range(depth + 1))
+        more, fewer = Signal.like(count), Signal.like(count)
+        m.d.comb += [more.eq(count + 1), fewer.eq(count - 1)]
         next_entry = Signal(self._width)
         for index, (lo, hi) in enumerate(slice_bounds):
+            slice_w_en = slice_w_ens[index]
+            if index == 0:
+                ready, one = self.r_rdy, Signal(name="one_0")
+            else:
+                ready = Signal(name=f"r_rdy_{index}", attrs={"keep": 1})
+                one = Signal(name=f"one_{index}", attrs={"keep": 1})
+            taken = Signal(name=f"taken_{index}")
+            m.d.comb += taken.eq(self.r_en & ready)
+            with m.If(slice_w_en & ~taken):
+                m.d.sync += [ready.eq(1), one.eq(count == 0)]
+            with m.Elif(taken & ~slice_w_en):
+                m.d.sync += [ready.eq(~one), one.eq(count == 2)]
+            if index == 0:
+                with m.If(slice_w_en & ~taken):
+                    m.d.sync += count.eq(more)
+                with m.Elif(taken & ~slice_w_en):
+                    m.d.sync += count.eq(fewer)
+
             storage = Memory(shape=hi - lo, depth=depth, init=[])
             m.submodules[f"storage_{index}"] = storage
             write = storage.write_port()
@@ -166,7 +192,6 @@ class ResultFifo(wiring.Component):
             w_ptr = Signal(range(max(depth, 2)), name=f"w_ptr_{index}")
             # Read address straight from flip-flops: the entry after the oldest.
             r_ahead = Signal(range(max(depth, 2)), init=1 % depth, name=f"r_ahead_{index}")
-            slice_w_en = slice_w_ens[index]
             with m.If(slice_w_en):
                 m.d.sync += w_ptr.eq(advance(w_ptr))
             with m.If(taken):
@@ -179,23 +204,13 @@ class ResultFifo(wiring.Component):
                 next_entry[lo:hi].eq(read.data),
             ]
 
-        count = Signal(range(depth + 1))
-        one = Signal()  # count == 1, as a register
-        more, fewer = Signal.like(count), Signal.like(count)
-        m.d.comb += [more.eq(count + 1), fewer.eq(count - 1)]
-        with m.If(w_en & ~taken):
-            m.d.sync += [count.eq(more), self.r_rdy.eq(1), one.eq(count == 0)]
-        with m.Elif(taken & ~w_en):
-            m.d.sync += [count.eq(fewer), self.r_rdy.eq(~one), one.eq(count == 2)]
-        # The output register: the written row becomes the head when the FIFO is (or is about
-        # to be) empty, the stored next entry when the head is taken from a longer queue.
-        # Written as a load enable and a two-way choice, so that each output bit is one LUT
-        # behind a clock enable rather than a wider multiplexer in front of the flip-flop.
-        # Per slice, with that slice's own write enable.
-        head_free = ~self.r_rdy | (one & taken)
-        for index, (lo, hi) in enumerate(slice_bounds):
+            # The output register: the written row becomes the head when the FIFO is (or is
+            # about to be) empty, the stored next entry when the head is taken from a longer
+            # queue. Written as a load enable and a two-way choice, so that each output bit is
+            # one LUT behind a clock enable rather than a wider multiplexer in front of the
+            # flip-flop.
             write_head = Signal(name=f"write_head_{index}")
-            m.d.comb += write_head.eq(slice_w_ens[index] & head_free)
+            m.d.comb += write_head.eq(slice_w_en & (~ready | (one & taken)))
             with m.If(write_head | taken):
                 m.d.sync += self.r_data[lo:hi].eq(
                     Mux(write_head, self.w_data[lo:hi], next_entry[lo:hi])
