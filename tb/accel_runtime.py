@@ -404,8 +404,9 @@ FINISH_LATENCY = 2
 
 
 def output_latency(array_config, frontend_config):
-    """Cycles from a finished accumulator row to its first write beat: the converter's
-    pipeline and the output buffer's."""
+    """Cycles from a summed accumulator row to its first write beat: the accumulator's
+    finishing stages (FP8's rounding), the converter's pipeline and the output buffer's."""
+    from hdl.arith import arithmetic_for
     from hdl.mem.outbuf import OutputBuffer
     from hdl.post.convert import OutputConverter
 
@@ -415,4 +416,5 @@ def output_latency(array_config, frontend_config):
     )
     for block in blocks:
         block._MustUse__silence = True  # built for its latency only, never elaborated
-    return sum(block.latency for block in blocks)
+    finishing = arithmetic_for(array_config).finish_latency
+    return finishing + sum(block.latency for block in blocks)

@@ -8,7 +8,7 @@ import random
 
 import numpy as np
 import pytest
-from amaranth.hdl import Module
+from amaranth.hdl import Module, Signal
 from amaranth.sim import Simulator
 
 from golden.fp8 import (
@@ -22,7 +22,7 @@ from golden.fp8 import (
 from hdl.arith.fp8_decode import Fp8Decoder
 from hdl.arith.fp32_to_fp8 import Fp32ToFp8
 from hdl.arith.mac_fp8 import Fp8Mac, Fp8Product
-from hdl.arith.round_f32 import IntToF32
+from hdl.arith.round_f32 import IntToF32, count_leading_zeros
 
 PAIRS = [("e4m3", "e4m3"), ("e5m2", "e5m2"), ("e4m3", "e5m2")]
 
@@ -159,6 +159,68 @@ def test_int_to_f32_rounding_unit(fa, fb):
     sim.run()
     for case, g, w in zip(cases, got, want, strict=True):
         assert g == int(w), f"{case}: got {g:#010x}, want {int(w):#010x}"
+
+
+@pytest.mark.parametrize("width", [2, 3, 25, 32, 49, 77, 81])
+def test_count_leading_zeros_tree(width):
+    """Every position of the leading one, with random bits below it, and zero."""
+    m = Module()
+    value = Signal(width)
+    count = Signal(range(width + 1))
+    m.d.comb += count.eq(count_leading_zeros(value))
+    rng = random.Random(width)
+    cases = [0] + [(1 << top) | rng.getrandbits(top) for top in range(width) for _ in range(3)]
+    got = []
+
+    async def testbench(ctx):
+        for case in cases:
+            ctx.set(value, case)
+            got.append(ctx.get(count))
+
+    sim = Simulator(m)
+    sim.add_testbench(testbench)
+    sim.run()
+    assert got == [width - case.bit_length() for case in cases]
+
+
+def test_int_to_f32_pipelined_advances_only_on_en():
+    """The pipelined rounder gives the combinational one's results two ``en`` cycles late and
+    holds them while ``en`` is low."""
+    fa = fb = "e5m2"
+    width = fp8_acc_width(4096, fa, fb)
+    lsb = product_lsb_exp(fa, fb)
+    dut = IntToF32(acc_width=width, lsb_exp=lsb, pipelined=True)
+    assert dut.latency == 2
+    rng = random.Random(3)
+    sums = _round_cases(width, rng)[:400] + [0, 17, -17]
+    flags = [(0, 0, 0)] * (len(sums) - 3) + [(0, 1, 1), (1, 0, 0), (0, 0, 1)]
+    want = finalize_f32(sums, *(np.array(f) for f in zip(*flags, strict=True)), lsb).view(np.uint32)
+    enables = [rng.random() < 0.7 for _ in range(2 * len(sums) + 8)]
+    got, expected = [], []
+
+    async def testbench(ctx):
+        stages = [None, None]  # the input registered, then the magnitude stage
+        index = 0
+        for en in enables:
+            case = min(index, len(sums) - 1)
+            ctx.set(dut.i.sum, sums[case])
+            ctx.set(dut.i.nan, flags[case][0])
+            ctx.set(dut.i.pinf, flags[case][1])
+            ctx.set(dut.i.ninf, flags[case][2])
+            ctx.set(dut.en, en)
+            await ctx.tick()
+            if en:
+                stages = [case, stages[0]]
+                index += 1
+            if stages[1] is not None:
+                got.append(ctx.get(dut.o))
+                expected.append(int(want[stages[1]]))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(testbench)
+    sim.run()
+    assert len(got) > len(sums) and got == expected
 
 
 def test_fp8_mac_accumulates_after_one_cycle():

@@ -323,6 +323,7 @@ def test_tile_loop_fp8(mac, seed):
     dut, in_cycles, fold_cycles, out = run_tile_accumulator(cfg, acc_rows, folds)
     check_rows(out, want)
     check_full_rate(folds, in_cycles, out, dut.latency)
+    assert dut.latency == 3  # the read-modify-write stage and the rounding's two stages
     pause_o = bursts(prng, chance=0.3, length=(1, 4))
     _, in_cycles, fold_cycles, out = run_tile_accumulator(
         cfg,

@@ -117,10 +117,15 @@ class Arithmetic:
     def output_shape(self):
         raise NotImplementedError
 
-    def finish(self, m, total, out, *, name):
+    #: Register stages of :meth:`finish`.
+    finish_latency = 0
+
+    def finish(self, m, total, out, *, name, advance=None):
         """Drive ``out`` (an :attr:`output_shape` element) from a finished partial sum.
 
-        Combinational; ``name`` names any submodule this adds (one per column)."""
+        ``out`` follows ``total`` by :attr:`finish_latency` cycles of ``advance`` (the
+        caller's pipeline enable; unused when the latency is 0); ``name`` names any
+        submodule this adds (one per column)."""
         raise NotImplementedError
 
 
@@ -233,7 +238,7 @@ class Int8Arithmetic(Arithmetic):
     def output_shape(self):
         return self.psum_shape
 
-    def finish(self, m, total, out, *, name):
+    def finish(self, m, total, out, *, name, advance=None):
         m.d.comb += out.eq(total)
 
 
@@ -301,11 +306,18 @@ class Fp8Arithmetic(Arithmetic):
     def output_shape(self):
         return unsigned(32)  # binary32 bit pattern
 
-    def finish(self, m, total, out, *, name):
+    #: The rounding to binary32 is pipelined (:class:`~hdl.arith.round_f32.IntToF32`): the
+    #: W-bit negation and leading-zero count, then the shift and the rounding, each follow a
+    #: register, so neither sits behind the accumulator's W-bit add.
+    finish_latency = IntToF32.PIPELINED_LATENCY
+
+    def finish(self, m, total, out, *, name, advance=None):
         rounder = m.submodules[name] = IntToF32(
-            acc_width=self._acc_width, lsb_exp=product_lsb_exp(self.act_fmt, self.weight_fmt)
+            acc_width=self._acc_width,
+            lsb_exp=product_lsb_exp(self.act_fmt, self.weight_fmt),
+            pipelined=True,
         )
-        m.d.comb += [rounder.i.eq(total), out.eq(rounder.o)]
+        m.d.comb += [rounder.i.eq(total), rounder.en.eq(advance), out.eq(rounder.o)]
 
 
 def arithmetic_for(config, multiplier=None):

@@ -1,6 +1,6 @@
 """Exact integer (with special flags) → binary32, one round-to-nearest-even (numerics §2.4)."""
 
-from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -11,6 +11,29 @@ F32_POS_INF = 0x7F800000
 F32_NEG_INF = 0xFF800000
 
 
+def count_leading_zeros(value):
+    """Leading zeros of unsigned ``value`` (its width when zero), as a tree of
+    ``log2(width)`` two-way choices rather than a priority chain as long as the value."""
+    width = len(value)
+    size = 2
+    while size < width:
+        size *= 2
+    # Zeros below the value leave the count of a nonzero value as it is.
+    padded = Cat(Const(0, size - width), value)
+
+    def tree(bits):
+        """``(all zero, leading zeros unless all zero)`` of ``bits`` (a power of two long)."""
+        if len(bits) == 2:
+            return ~bits.any(), ~bits[1]
+        half = len(bits) // 2
+        high_zero, high_count = tree(bits[half:])
+        low_zero, low_count = tree(bits[:half])
+        return high_zero & low_zero, Mux(high_zero, Cat(low_count, 1), Cat(high_count, 0))
+
+    zero, count = tree(padded)
+    return Mux(zero, width, count)
+
+
 class IntToF32(wiring.Component):
     """Round ``sum · 2^lsb_exp`` to binary32 once, after all folds are summed.
 
@@ -18,7 +41,13 @@ class IntToF32(wiring.Component):
     of the significand moves to the next binade. Specials (§2.5): NaN, or +Inf together with
     −Inf, give the canonical NaN ``0x7FC00000``; +Inf / −Inf give ±Inf; an exact zero gives
     +0.0. For every legal accumulator width the result is a normal number (§2.4), so there is
-    no overflow or subnormal path. Combinational.
+    no overflow or subnormal path.
+
+    Combinational by default. ``pipelined`` cuts it into three steps of about equal depth:
+    ``i`` is registered, the magnitude (a W-bit negation) and its leading-zero count are
+    registered, and the normalising shift and the rounding drive ``o`` from those registers.
+    Both registers load when ``en`` is high, so ``o`` is the rounding of the ``i`` presented
+    at the :attr:`latency`-th ``en`` cycle before (a whole pipeline that stalls as one).
 
     Parameters
     ----------
@@ -26,15 +55,22 @@ class IntToF32(wiring.Component):
         Width W of the integer, at least 25.
     lsb_exp : int
         Exponent L of the integer's LSB (−18 E4M3×E4M3, −32 E5M2×E5M2, −25 mixed).
+    pipelined : bool
+        Two register stages (``latency`` 2) instead of none.
 
     Members
     -------
     i : In(kulisch_psum_layout(acc_width))
     o : Out(32)
         binary32 bit pattern.
+    en : In(1)
+        Only with ``pipelined``: advance the pipeline.
     """
 
-    def __init__(self, *, acc_width, lsb_exp):
+    #: Register stages of the pipelined rounder.
+    PIPELINED_LATENCY = 2
+
+    def __init__(self, *, acc_width, lsb_exp, pipelined=False):
         if not isinstance(acc_width, int) or not 25 <= acc_width <= 256:
             raise ValueError(f"acc_width must be between 25 and 256, got {acc_width!r}")
         if lsb_exp + 126 < 1 or lsb_exp + acc_width + 126 > 254:
@@ -43,22 +79,44 @@ class IntToF32(wiring.Component):
             )
         self._acc_width = acc_width
         self._lsb_exp = lsb_exp
-        super().__init__({"i": In(kulisch_psum_layout(acc_width)), "o": Out(32)})
+        self._pipelined = bool(pipelined)
+        members = {"i": In(kulisch_psum_layout(acc_width)), "o": Out(32)}
+        if self._pipelined:
+            members["en"] = In(1)
+        super().__init__(members)
+
+    @property
+    def latency(self):
+        """Cycles (of ``en``) from ``i`` to ``o``: 0, or 2 when pipelined."""
+        return self.PIPELINED_LATENCY if self._pipelined else 0
+
+    def _stage(self, m, value, name):
+        """``value`` itself, or registered on ``en`` when pipelined."""
+        if not self._pipelined:
+            return value
+        reg = Signal(value.shape(), name=name, reset_less=True)
+        with m.If(self.en):
+            m.d.sync += reg.eq(value)
+        return reg
 
     def elaborate(self, platform):
         m = Module()
         width = self._acc_width
-        total = self.i.sum
+        psum = self._stage(m, self.i, "sum_reg")
+        total = psum.sum
         negative = total[width - 1]
         magnitude = Signal(unsigned(width))
         # −2^(W−1) negates to itself, which read unsigned is its magnitude.
         m.d.comb += magnitude.eq(Mux(negative, -total, total))
 
         leading_zeros = Signal(range(width + 1))
-        m.d.comb += leading_zeros.eq(width)
-        for bit in range(width):  # the highest set bit wins: later statements take priority
-            with m.If(magnitude[bit]):
-                m.d.comb += leading_zeros.eq(width - 1 - bit)
+        m.d.comb += leading_zeros.eq(count_leading_zeros(magnitude))
+        # The second cut: the shift and the rounding start from registers.
+        flags = self._stage(m, Cat(psum.nan, psum.pinf, psum.ninf), "flags_reg")
+        nan, pinf, ninf = flags
+        negative = self._stage(m, negative, "negative_reg")
+        magnitude = self._stage(m, magnitude, "magnitude_reg")
+        leading_zeros = self._stage(m, leading_zeros, "leading_zeros_reg")
         normalised = Signal(unsigned(width))
         m.d.comb += normalised.eq(magnitude << leading_zeros)
 
@@ -73,12 +131,11 @@ class IntToF32(wiring.Component):
         m.d.comb += exponent.eq(self._lsb_exp + width + 126 - leading_zeros + carry)
         finite = Cat(Mux(carry, 0, rounded[:23]), exponent[:8], negative)
 
-        flags = self.i
-        with m.If(flags.nan | (flags.pinf & flags.ninf)):
+        with m.If(nan | (pinf & ninf)):
             m.d.comb += self.o.eq(F32_CANONICAL_NAN)
-        with m.Elif(flags.pinf):
+        with m.Elif(pinf):
             m.d.comb += self.o.eq(F32_POS_INF)
-        with m.Elif(flags.ninf):
+        with m.Elif(ninf):
             m.d.comb += self.o.eq(F32_NEG_INF)
         with m.Elif(magnitude == 0):
             m.d.comb += self.o.eq(0)

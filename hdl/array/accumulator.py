@@ -43,9 +43,10 @@ def _sum_stage(m, config, acc_rows, i, o, *, addr, first, emit, accept=None):
     A row of ``i`` is taken when ``accept`` (if given) is high and the stage is free; it
     reads SRAM row ``addr`` and is latched with ``first`` and ``emit`` (sampled with it). One
     cycle later its sum (the SRAM row's contents, or zero if ``first``, plus the row) is
-    written back, or, if ``emit``, offered on ``o`` through ``Arithmetic.finish`` instead;
-    ``i`` waits only while an emitted row waits on ``o``. The read is transparent, so a row
-    read in the cycle its previous sum is written back sees that sum.
+    written back, or, if ``emit``, goes to ``o`` through ``Arithmetic.finish`` instead, after
+    its ``finish_latency`` stages; ``i`` waits only while an emitted row waits on ``o``. The
+    read is transparent, so a row read in the cycle its previous sum is written back sees
+    that sum.
     """
     arith = arithmetic_for(config)
     row_layout = data.ArrayLayout(arith.psum_shape, config.cols)
@@ -62,8 +63,13 @@ def _sum_stage(m, config, acc_rows, i, o, *, addr, first, emit, accept=None):
     s1_last = Signal()
     s1_in = Signal(row_layout, reset_less=True)
 
+    # The finishing pipeline (FP8: the rounding to binary32) moves as one, whenever its
+    # output is free; with no finishing stages ``o`` comes straight from stage 1.
+    finish_stages = arith.finish_latency
+    advance = Signal()
+    m.d.comb += advance.eq(~o.valid | o.ready)
     s1_ready = Signal()
-    m.d.comb += s1_ready.eq(~s1_valid | ~s1_emit | o.ready)
+    m.d.comb += s1_ready.eq(~s1_valid | ~s1_emit | advance)
     m.d.comb += i.ready.eq(s1_ready if accept is None else s1_ready & accept)
     fire = Signal()
     m.d.comb += fire.eq(i.valid & i.ready)
@@ -92,10 +98,24 @@ def _sum_stage(m, config, acc_rows, i, o, *, addr, first, emit, accept=None):
         write.en.eq(s1_valid & ~s1_emit),
     ]
 
-    m.d.comb += [o.valid.eq(s1_valid & s1_emit), o.payload.last.eq(s1_last)]
+    valid, last = s1_valid & s1_emit, s1_last
+    for stage in range(finish_stages):
+        valid_reg = Signal(name=f"finish_valid_{stage}")
+        last_reg = Signal(name=f"finish_last_{stage}")
+        with m.If(advance):
+            m.d.sync += [valid_reg.eq(valid), last_reg.eq(last)]
+        valid, last = valid_reg, last_reg
+    m.d.comb += [o.valid.eq(valid), o.payload.last.eq(last)]
     for c in range(config.cols):
-        arith.finish(m, total[c], o.payload.data[c], name=f"finish_{c}")
+        arith.finish(m, total[c], o.payload.data[c], name=f"finish_{c}", advance=advance)
     return s1_ready, fire
+
+
+def accumulator_latency(config):
+    """Cycles from a row taken by an accumulator to its sum on ``o``: the read-modify-write
+    stage, then the arithmetic's finishing stages (none for INT8, the two of the binary32
+    rounding for FP8)."""
+    return 1 + arithmetic_for(config).finish_latency
 
 
 class FoldAccumulator(wiring.Component):
@@ -120,11 +140,8 @@ class FoldAccumulator(wiring.Component):
     k_folds : In(range(1, MAX_K_FOLDS + 1))
         Folds per strip, ``ceil(K / rows)``; hold it steady while a GEMM runs.
 
-    Latency: :attr:`latency` (one cycle) from ``i`` to ``o``.
+    Latency: :attr:`latency` from ``i`` to ``o`` (:func:`accumulator_latency`).
     """
-
-    #: Cycles from a row accepted on ``i`` to its sum on ``o`` (the read-modify-write stage).
-    latency = 1
 
     def __init__(self, config, *, acc_rows):
         if not isinstance(acc_rows, int) or not 1 <= acc_rows <= MAX_ACC_ROWS:
@@ -138,6 +155,11 @@ class FoldAccumulator(wiring.Component):
                 "k_folds": In(range(MAX_K_FOLDS + 1), init=1),
             }
         )
+
+    @property
+    def latency(self):
+        """Cycles from a row taken on ``i`` to its sum on ``o`` (:func:`accumulator_latency`)."""
+        return accumulator_latency(self._config)
 
     def elaborate(self, platform):
         m = Module()
@@ -195,16 +217,14 @@ class TileAccumulator(wiring.Component):
     folds : In(stream.Signature(fold_layout(acc_rows)))
     o : Out(stream.Signature(output_row_layout(config)))
 
-    Latency: :attr:`latency` (one cycle) from a row taken on ``i`` to its sum on ``o``.
+    Latency: :attr:`latency` from a row taken on ``i`` to its sum on ``o``
+    (:func:`accumulator_latency`).
 
     Raises
     ------
     golden.errors.UsageValueError, golden.errors.UsageTypeError
         If ``acc_rows`` is not an integer from 1 to 65536.
     """
-
-    #: Cycles from a row accepted on ``i`` to its sum on ``o`` (the read-modify-write stage).
-    latency = 1
 
     def __init__(self, config, *, acc_rows):
         self._config = config
@@ -216,6 +236,11 @@ class TileAccumulator(wiring.Component):
                 "o": Out(stream.Signature(output_row_layout(config))),
             }
         )
+
+    @property
+    def latency(self):
+        """Cycles from a row taken on ``i`` to its sum on ``o`` (:func:`accumulator_latency`)."""
+        return accumulator_latency(self._config)
 
     def elaborate(self, platform):
         m = Module()

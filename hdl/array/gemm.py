@@ -4,7 +4,12 @@ from amaranth.hdl import Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hdl.array.accumulator import MAX_K_FOLDS, FoldAccumulator, output_row_layout
+from hdl.array.accumulator import (
+    MAX_K_FOLDS,
+    FoldAccumulator,
+    accumulator_latency,
+    output_row_layout,
+)
 from hdl.array.array import SystolicArray, array_latency
 from hdl.array.layouts import act_row_layout, weight_row_layout
 
@@ -13,7 +18,7 @@ def gemm_latency(config):
     """Cycles from an accepted activation row to its finished row at the output of
     :class:`SystolicGemm` (rows of a strip's last fold): the array's latency plus the
     accumulator's."""
-    return array_latency(config) + FoldAccumulator.latency
+    return array_latency(config) + accumulator_latency(config)
 
 
 class SystolicGemm(wiring.Component):
