@@ -80,12 +80,12 @@ MUTATIONS = (
         (f"{GEMM}::test_gemm_top_one_row_folds",),
     ),
     Mutation(
-        "acc-stalls-non-emitting-rows",
+        "acc-finish-waits-for-ready",
         "hdl/array/accumulator.py",
-        "s1_ready.eq(~s1_valid | ~s1_emit | o.ready)",
-        "s1_ready.eq(~s1_valid | o.ready)",
-        "rows of folds that are not a strip's last wait for results.ready; a consumer that "
-        "raises ready only while valid is high deadlocks",
+        "advance.eq(~o.valid | o.ready)",
+        "advance.eq(o.ready)",
+        "the FP8 rounding pipeline moves only on results.ready, even while it has nothing to "
+        "offer; a consumer that raises ready only while valid is high deadlocks",
         (f"{GEMM}::test_gemm_top_ready_when_valid",),
     ),
     Mutation(
