@@ -188,7 +188,7 @@ def test_synth_keeps_each_pe_switch_register_apart(tmp_path):
     assert len(switch_bits) == cfg.pes
     assert len(set(switch_bits.values())) == cfg.pes, switch_bits
     # Likewise the result FIFO's write enable and its not-empty and one-left flags, one
-    # register per storage slice.
+    # register per storage slice (slice 0's not-empty flag is ``r_rdy`` itself).
     slices = -(-result_row_layout(cfg).size // ResultFifo.SLICE_WIDTH)
     assert slices >= 3
     for pattern in (r"row_valid_slice\d+", r"result_fifo\.(r_rdy|one)_\d+"):

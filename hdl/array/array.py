@@ -94,18 +94,18 @@ class ResultFifo(wiring.Component):
     cycle t can be read from cycle t + 1.
 
     The storage is cut into slices of at most ``slice_width`` bits, each a memory of its own
-    with its own copy of the write and read pointers and of the not-empty and one-left flags
-    that load its part of the output register: a wide row (an 8×8 array's is 225 bits, 57 LUT
-    RAM blocks on an ECP5) would otherwise hang every RAM block on one address register and
-    every output bit on one flag, and that fan-out, not the RAM, sets the read path's delay.
-    The pointer copies advance from their own value, so synthesis keeps them apart; the flag
-    copies carry ``keep`` (see :data:`scripts.synth.KEEP_REGISTERS`). Only ``r_en`` and the
-    count of entries are shared.
+    with its own copy of the write and read pointers, the count of entries and the not-empty
+    and one-left flags that load its part of the output register: a wide row (an 8×8 array's
+    is 225 bits, 57 LUT RAM blocks on an ECP5) would otherwise hang every RAM block on one
+    address register and every output bit on one flag, and that fan-out, not the RAM, sets
+    the read path's delay. Each copy advances from its own value, so synthesis keeps them
+    apart (the flags also carry ``keep``, see :data:`scripts.synth.KEEP_REGISTERS`). Only
+    ``r_en`` is shared by all slices.
 
     With ``write_enable_copies`` the write enable is a vector with one bit per slice
     (:attr:`slices`), which the caller drives from equal registers of its own: a 16×16 row
     spans the die, and one enable register fanned out to every slice sets the write path's
-    delay. Bit 0 also drives the count.
+    delay.
 
     Members
     -------
@@ -158,31 +158,25 @@ class ResultFifo(wiring.Component):
         def advance(ptr):
             return Mux(ptr == depth - 1, 0, ptr + 1)
 
-        # The count of entries is kept once; each slice keeps its own copy of the not-empty
-        # flag and of "one entry left", so that the output register of every slice loads on
-        # flags beside it rather than on one register fanned out to the whole row.
-        count = Signal(range(depth + 1))
-        more, fewer = Signal.like(count), Signal.like(count)
-        m.d.comb += [more.eq(count + 1), fewer.eq(count - 1)]
+        # Every slice keeps its own copy of the control: the count of entries, the not-empty
+        # flag and "one entry left", so that the output register of each slice loads on
+        # state beside it. Shared, one count (and the flags computed from it) drove every
+        # slice of a row across the die. Only ``r_en`` is common to all slices.
         next_entry = Signal(self._width)
         for index, (lo, hi) in enumerate(slice_bounds):
             slice_w_en = slice_w_ens[index]
             if index == 0:
-                ready, one = self.r_rdy, Signal(name="one_0")
+                ready = self.r_rdy
             else:
                 ready = Signal(name=f"r_rdy_{index}", attrs={"keep": 1})
-                one = Signal(name=f"one_{index}", attrs={"keep": 1})
+            one = Signal(name=f"one_{index}", attrs={"keep": 1})
+            count = Signal(range(depth + 1), name=f"count_{index}", attrs={"keep": 1})
             taken = Signal(name=f"taken_{index}")
             m.d.comb += taken.eq(self.r_en & ready)
             with m.If(slice_w_en & ~taken):
-                m.d.sync += [ready.eq(1), one.eq(count == 0)]
+                m.d.sync += [count.eq(count + 1), ready.eq(1), one.eq(count == 0)]
             with m.Elif(taken & ~slice_w_en):
-                m.d.sync += [ready.eq(~one), one.eq(count == 2)]
-            if index == 0:
-                with m.If(slice_w_en & ~taken):
-                    m.d.sync += count.eq(more)
-                with m.Elif(taken & ~slice_w_en):
-                    m.d.sync += count.eq(fewer)
+                m.d.sync += [count.eq(count - 1), ready.eq(~one), one.eq(count == 2)]
 
             storage = Memory(shape=hi - lo, depth=depth, init=[])
             m.submodules[f"storage_{index}"] = storage
