@@ -94,13 +94,13 @@ class ResultFifo(wiring.Component):
     cycle t can be read from cycle t + 1.
 
     The storage is cut into slices of at most ``slice_width`` bits, each a memory of its own
-    with its own copy of the write and read pointers, the count of entries and the not-empty
-    and one-left flags that load its part of the output register: a wide row (an 8×8 array's
-    is 225 bits, 57 LUT RAM blocks on an ECP5) would otherwise hang every RAM block on one
-    address register and every output bit on one flag, and that fan-out, not the RAM, sets
-    the read path's delay. Each copy advances from its own value, so synthesis keeps them
-    apart (the flags also carry ``keep``, see :data:`scripts.synth.KEEP_REGISTERS`). Only
-    ``r_en`` is shared by all slices.
+    with its own copy of the write and read pointers and of the not-empty and one-left flags
+    that load its part of the output register: a wide row (an 8×8 array's is 225 bits, 57 LUT
+    RAM blocks on an ECP5) would otherwise hang every RAM block on one address register and
+    every output bit on one flag, and that fan-out, not the RAM, sets the read path's delay.
+    Each copy advances from its own value, so synthesis keeps them apart (the flags also carry
+    ``keep``, see :data:`scripts.synth.KEEP_REGISTERS`). The count of entries is shared, and
+    reaches the slices as two registered comparisons; ``r_en`` reaches every slice.
 
     With ``write_enable_copies`` the write enable is a vector with one bit per slice
     (:attr:`slices`), which the caller drives from equal registers of its own: a 16×16 row
@@ -158,10 +158,25 @@ class ResultFifo(wiring.Component):
         def advance(ptr):
             return Mux(ptr == depth - 1, 0, ptr + 1)
 
-        # Every slice keeps its own copy of the control: the count of entries, the not-empty
-        # flag and "one entry left", so that the output register of each slice loads on
-        # state beside it. Shared, one count (and the flags computed from it) drove every
-        # slice of a row across the die. Only ``r_en`` is common to all slices.
+        # The count of entries is kept once, with its two comparisons as registers of their
+        # own; each slice keeps its own copy of the not-empty flag and of "one entry left",
+        # so that the output register of every slice loads on flags beside it. Every path
+        # from the shared state to a slice is then one register, one route and one LUT.
+        count = Signal(range(depth + 1))
+        count_is_zero = Signal(init=1)
+        count_is_two = Signal()
+        w_en, taken_0 = slice_w_ens[0], self.r_en & self.r_rdy
+        next_count = Signal.like(count)
+        m.d.comb += next_count.eq(count)
+        with m.If(w_en & ~taken_0):
+            m.d.comb += next_count.eq(count + 1)
+        with m.Elif(taken_0 & ~w_en):
+            m.d.comb += next_count.eq(count - 1)
+        m.d.sync += [
+            count.eq(next_count),
+            count_is_zero.eq(next_count == 0),
+            count_is_two.eq(next_count == 2),
+        ]
         next_entry = Signal(self._width)
         for index, (lo, hi) in enumerate(slice_bounds):
             slice_w_en = slice_w_ens[index]
@@ -170,13 +185,12 @@ class ResultFifo(wiring.Component):
             else:
                 ready = Signal(name=f"r_rdy_{index}", attrs={"keep": 1})
             one = Signal(name=f"one_{index}", attrs={"keep": 1})
-            count = Signal(range(depth + 1), name=f"count_{index}", attrs={"keep": 1})
             taken = Signal(name=f"taken_{index}")
             m.d.comb += taken.eq(self.r_en & ready)
             with m.If(slice_w_en & ~taken):
-                m.d.sync += [count.eq(count + 1), ready.eq(1), one.eq(count == 0)]
+                m.d.sync += [ready.eq(1), one.eq(count_is_zero)]
             with m.Elif(taken & ~slice_w_en):
-                m.d.sync += [count.eq(count - 1), ready.eq(~one), one.eq(count == 2)]
+                m.d.sync += [ready.eq(~one), one.eq(count_is_two)]
 
             storage = Memory(shape=hi - lo, depth=depth, init=[])
             m.submodules[f"storage_{index}"] = storage
