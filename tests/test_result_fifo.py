@@ -7,6 +7,7 @@ import random
 from collections import deque
 
 import pytest
+from amaranth.hdl import ResetInserter, Signal
 from amaranth.sim import Simulator
 
 from hdl.array.array import ResultFifo
@@ -15,7 +16,7 @@ from hdl.array.array import ResultFifo
 @pytest.mark.parametrize(
     "depth, slice_width, copies",
     [(1, 32, False), (2, 32, False), (3, 32, False), (4, 32, False), (5, 32, False)]
-    + [(3, 5, False), (4, 1, False), (3, 5, True), (2, 4, True)],
+    + [(8, 32, False), (3, 5, False), (4, 1, False), (3, 5, True), (2, 4, True), (7, 5, True)],
 )
 def test_result_fifo_matches_a_queue(depth, slice_width, copies):
     # Slices narrower than the row: each holds its own bits and pointers, and with copies
@@ -55,3 +56,46 @@ def test_result_fifo_matches_a_queue(depth, slice_width, copies):
     sim.run()
     # Simultaneous read and write happened at every level where both are possible.
     assert checked[0] >= set(range(1, depth)), checked[0]
+
+
+@pytest.mark.parametrize("depth", [2, 5])
+def test_result_fifo_restarts_empty_after_a_reset_mid_stream(depth):
+    # The accelerator restarts its datapath with ResetInserter between jobs: a reset in any
+    # cycle (reads and writes under way, the consumer's ready high) leaves an empty FIFO that
+    # then behaves as a new one.
+    dut = ResultFifo(width=12, depth=depth, slice_width=5, write_enable_copies=True)
+    restart = Signal()
+    top = ResetInserter(restart)(dut)
+    rng = random.Random(depth + 100)
+    resets = []
+
+    async def bench(ctx):
+        queue = deque()
+        for cycle in range(2000):
+            assert ctx.get(dut.r_rdy) == bool(queue), f"cycle {cycle}: r_rdy with {len(queue)}"
+            if queue:
+                assert ctx.get(dut.r_data) == queue[0], f"cycle {cycle}: head"
+            write = len(queue) < depth and rng.random() < 0.7
+            read = rng.random() < 0.4
+            reset = rng.random() < 0.03
+            value = rng.randrange(1 << 12)
+            ctx.set(dut.w_en, (1 << len(dut.w_en)) - 1 if write else 0)
+            ctx.set(dut.w_data, value)
+            ctx.set(dut.r_en, read)
+            ctx.set(restart, reset)
+            await ctx.tick()
+            if reset:
+                resets.append(len(queue))
+                queue.clear()
+                continue
+            if read and queue:
+                queue.popleft()
+            if write:
+                queue.append(value)
+
+    sim = Simulator(top)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    # Resets found a non-empty FIFO, a full one included.
+    assert max(resets) == depth and len(resets) > 20, resets

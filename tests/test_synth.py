@@ -187,12 +187,15 @@ def test_synth_keeps_each_pe_switch_register_apart(tmp_path):
     }
     assert len(switch_bits) == cfg.pes
     assert len(set(switch_bits.values())) == cfg.pes, switch_bits
-    # Likewise the result FIFO's write enable and its not-empty and one-left flags, one
-    # register per storage slice.
+    # Likewise the result FIFO's write enable and its control registers, one copy per
+    # storage slice.
     slices = -(-result_row_layout(cfg).size // ResultFifo.SLICE_WIDTH)
     assert slices >= 3
-    # Slice 0's write enable has a copy of its own; its not-empty flag is ``r_rdy`` itself.
-    copied = {r"row_valid_slice\d+": slices, r"result_fifo\.(r_rdy|one)_\d+": 2 * slices - 1}
+    copied = {
+        r"row_valid_slice\d+": slices,
+        r"result_fifo\.taken_\d+": slices,
+        r"result_fifo\.(head|tail|full|one|stored)_\d+": 5 * slices,
+    }
     for pattern, at_least in copied.items():
         copies = {
             name: tuple(net["bits"])

@@ -3,6 +3,7 @@
 from types import SimpleNamespace
 
 from amaranth.hdl import (
+    Cat,
     ClockSignal,
     Const,
     Instance,
@@ -86,21 +87,28 @@ class ResultFifo(wiring.Component):
     """The array's result FIFO: first-word fall-through, written without a ready.
 
     The array accepts an activation row only while a result slot is free, so a write never
-    finds the FIFO full and needs no ``w_rdy``. The oldest entry waits in an output register
-    (``r_data`` comes straight from flip-flops, not through the storage's read mux), ``r_rdy``
-    is a flag register, and every next state is a multiplexer choice between values computed
-    from registers alone, so ``r_en`` (the consumer's ready, which may come from far away)
-    only drives the last multiplexer. Timing as Amaranth's ``SyncFIFO``: a row written in
-    cycle t can be read from cycle t + 1.
+    finds the FIFO full and needs no ``w_rdy``. Timing as Amaranth's ``SyncFIFO``: a row
+    written in cycle t can be read from cycle t + 1, and a full-rate stream (a write and a
+    read every cycle) passes through.
 
-    The storage is cut into slices of at most ``slice_width`` bits, each a memory of its own
-    with its own copy of the write and read pointers and of the not-empty and one-left flags
-    that load its part of the output register: a wide row (an 8×8 array's is 225 bits, 57 LUT
-    RAM blocks on an ECP5) would otherwise hang every RAM block on one address register and
-    every output bit on one flag, and that fan-out, not the RAM, sets the read path's delay.
-    Each copy advances from its own value, so synthesis keeps them apart (the flags also carry
-    ``keep``, see :data:`scripts.synth.KEEP_REGISTERS`). The count of entries is shared, and
-    reaches the slices as two registered comparisons; ``r_en`` reaches every slice.
+    The consumer's ready (``r_en``, which may come from far away) reaches only two places: the
+    ``r_rdy`` register beside it, and one register per storage slice that holds "the head was
+    taken last cycle". Nothing wide loads on it. The two oldest entries wait in a pair of
+    output registers used in turn, and ``r_data`` is the head one of the pair, chosen by a
+    head pointer that each slice corrects by its taken-last-cycle register: one LUT behind
+    flip-flops. A register freed by a read is refilled one cycle later, from the storage or
+    straight from the write; with two of them the FIFO still moves a row every cycle. The
+    storage (LUT RAM) holds the entries behind the pair, ``depth − 2`` of them, so the FIFO
+    holds exactly ``depth``.
+
+    The row is cut into slices of at most ``slice_width`` bits, each with its own storage and
+    its own copy of the whole control state (pointers, fill flags, taken-last-cycle): a wide
+    row (an 8×8 array's is 225 bits, an E5M2 one's 641) would otherwise hang every output bit
+    on a few registers, and that fan-out across the die, not the logic, sets the delay. Every
+    copy advances from its own value (the taken-last-cycle copies, which load the same value,
+    carry ``keep``, see :data:`scripts.synth.KEEP_REGISTERS`), so synthesis keeps them apart.
+    The storage's fill is shared, a thermometer code whose "more than one entry" bit the
+    slices read.
 
     With ``write_enable_copies`` the write enable is a vector with one bit per slice
     (:attr:`slices`), which the caller drives from equal registers of its own: a 16×16 row
@@ -115,7 +123,7 @@ class ResultFifo(wiring.Component):
     r_data : Out(width)
         The oldest entry.
     r_rdy : Out(1)
-        An entry is there.
+        An entry is there (a register).
     r_en : In(1)
         Take the oldest entry (when ``r_rdy``).
     """
@@ -124,6 +132,9 @@ class ResultFifo(wiring.Component):
     #: 8×8 INT8 ECP5 array 16 instead of 32 moved the read path from 188 to 223 MHz for
     #: 240 LUT4 and 84 FF more.
     SLICE_WIDTH = 16
+
+    #: Entries held in the output registers rather than the storage.
+    OUTPUT_REGISTERS = 2
 
     def __init__(self, *, width, depth, slice_width=SLICE_WIDTH, write_enable_copies=False):
         self._width, self._depth, self._slice_width = width, depth, slice_width
@@ -143,9 +154,14 @@ class ResultFifo(wiring.Component):
         """Storage slices: ``ceil(width / slice_width)``."""
         return -(-self._width // self._slice_width)
 
+    @property
+    def storage_depth(self):
+        """Entries behind the two output registers: ``depth − 2`` (none for depth ≤ 2)."""
+        return max(self._depth - self.OUTPUT_REGISTERS, 0)
+
     def elaborate(self, platform):
         m = Module()
-        depth = self._depth
+        storage_depth = self.storage_depth
         slice_bounds = [
             (lo, min(lo + self._slice_width, self._width))
             for lo in range(0, self._width, self._slice_width)
@@ -154,76 +170,107 @@ class ResultFifo(wiring.Component):
         slice_w_ens = [
             self.w_en[i] if self._copies else self.w_en[0] for i in range(len(slice_bounds))
         ]
+        take = Signal()
+        m.d.comb += take.eq(self.r_en & self.r_rdy)
 
         def advance(ptr):
-            return Mux(ptr == depth - 1, 0, ptr + 1)
+            return Mux(ptr == storage_depth - 1, 0, ptr + 1)
 
-        # The count of entries is kept once, with its two comparisons as registers of their
-        # own; each slice keeps its own copy of the not-empty flag and of "one entry left",
-        # so that the output register of every slice loads on flags beside it. Every path
-        # from the shared state to a slice is then one register, one route and one LUT.
-        count = Signal(range(depth + 1))
-        count_is_zero = Signal(init=1)
-        count_is_two = Signal()
-        w_en, taken_0 = slice_w_ens[0], self.r_en & self.r_rdy
-        next_count = Signal.like(count)
-        m.d.comb += next_count.eq(count)
-        with m.If(w_en & ~taken_0):
-            m.d.comb += next_count.eq(count + 1)
-        with m.Elif(taken_0 & ~w_en):
-            m.d.comb += next_count.eq(count - 1)
-        m.d.sync += [
-            count.eq(next_count),
-            count_is_zero.eq(next_count == 0),
-            count_is_two.eq(next_count == 2),
+        # The storage's fill, kept once as a thermometer code (bit k: more than k entries), so
+        # that each next bit is one LUT of its neighbours rather than an adder and a compare;
+        # the slices see "more than one" as a register.
+        stored_more_than = Signal(max(storage_depth, 2))
+        slice_states = [
+            self._slice_control(m, index, slice_w_ens[index], take, stored_more_than[1])
+            for index in range(len(slice_bounds))
         ]
-        next_entry = Signal(self._width)
+        if storage_depth:
+            state = slice_states[0]
+            with m.If(state.store & ~state.unstore):
+                m.d.sync += stored_more_than.eq(Cat(1, stored_more_than[:-1]))
+            with m.Elif(state.unstore & ~state.store):
+                m.d.sync += stored_more_than.eq(stored_more_than[1:])
+
+        # r_rdy: an entry in the pair after this cycle's refill and read (slice 0's view).
+        state = slice_states[0]
+        m.d.sync += self.r_rdy.eq(state.full_next | (state.one_next & ~take))
+
         for index, (lo, hi) in enumerate(slice_bounds):
-            slice_w_en = slice_w_ens[index]
-            if index == 0:
-                ready = self.r_rdy
-            else:
-                ready = Signal(name=f"r_rdy_{index}", attrs={"keep": 1})
-            one = Signal(name=f"one_{index}", attrs={"keep": 1})
-            taken = Signal(name=f"taken_{index}")
-            m.d.comb += taken.eq(self.r_en & ready)
-            with m.If(slice_w_en & ~taken):
-                m.d.sync += [ready.eq(1), one.eq(count_is_zero)]
-            with m.Elif(taken & ~slice_w_en):
-                m.d.sync += [ready.eq(~one), one.eq(count_is_two)]
-
-            storage = Memory(shape=hi - lo, depth=depth, init=[])
-            m.submodules[f"storage_{index}"] = storage
-            write = storage.write_port()
-            read = storage.read_port(domain="comb")
-            # At least one bit: a zero-width pointer (depth 1) would be an invalid [-1:0].
-            w_ptr = Signal(range(max(depth, 2)), name=f"w_ptr_{index}")
-            # Read address straight from flip-flops: the entry after the oldest.
-            r_ahead = Signal(range(max(depth, 2)), init=1 % depth, name=f"r_ahead_{index}")
-            with m.If(slice_w_en):
-                m.d.sync += w_ptr.eq(advance(w_ptr))
-            with m.If(taken):
-                m.d.sync += r_ahead.eq(advance(r_ahead))
-            m.d.comb += [
-                write.addr.eq(w_ptr),
-                write.data.eq(self.w_data[lo:hi]),
-                write.en.eq(slice_w_en),
-                read.addr.eq(r_ahead),
-                next_entry[lo:hi].eq(read.data),
+            state = slice_states[index]
+            pair = [
+                Signal(hi - lo, name=f"out{j}_{index}", reset_less=True)
+                for j in range(self.OUTPUT_REGISTERS)
             ]
-
-            # The output register: the written row becomes the head when the FIFO is (or is
-            # about to be) empty, the stored next entry when the head is taken from a longer
-            # queue. Written as a load enable and a two-way choice, so that each output bit is
-            # one LUT behind a clock enable rather than a wider multiplexer in front of the
-            # flip-flop.
-            write_head = Signal(name=f"write_head_{index}")
-            m.d.comb += write_head.eq(slice_w_en & (~ready | (one & taken)))
-            with m.If(write_head | taken):
-                m.d.sync += self.r_data[lo:hi].eq(
-                    Mux(write_head, self.w_data[lo:hi], next_entry[lo:hi])
-                )
+            refill_data = self.w_data[lo:hi]
+            if storage_depth:
+                storage = Memory(shape=hi - lo, depth=storage_depth, init=[])
+                m.submodules[f"storage_{index}"] = storage
+                write = storage.write_port()
+                read = storage.read_port(domain="comb")
+                # At least one bit: a zero-width pointer (depth 1) would be an invalid [-1:0].
+                w_ptr = Signal(range(max(storage_depth, 2)), name=f"w_ptr_{index}")
+                r_ptr = Signal(range(max(storage_depth, 2)), name=f"r_ptr_{index}")
+                with m.If(state.store):
+                    m.d.sync += w_ptr.eq(advance(w_ptr))
+                with m.If(state.unstore):
+                    m.d.sync += r_ptr.eq(advance(r_ptr))
+                m.d.comb += [
+                    write.addr.eq(w_ptr),
+                    write.data.eq(self.w_data[lo:hi]),
+                    write.en.eq(state.store),
+                    read.addr.eq(r_ptr),
+                ]
+                refill_data = Mux(state.stored, read.data, refill_data)
+            for j, register in enumerate(pair):
+                with m.If(state.refill & (state.tail == j)):
+                    m.d.sync += register.eq(refill_data)
+            m.d.comb += self.r_data[lo:hi].eq(Mux(state.head, pair[1], pair[0]))
         return m
+
+    def _slice_control(self, m, index, w_en, take, stored_more_than_one):
+        """One slice's copy of the control state. Its registers lag the consumer by one
+        cycle (``taken`` is last cycle's read); the values returned are this cycle's."""
+
+        def register(name, **kwargs):
+            return Signal(name=f"{name}_{index}", attrs={"keep": 1}, **kwargs)
+
+        taken = register("taken")  # the head was read last cycle
+        head_reg, tail = register("head"), register("tail")  # which output register
+        full_reg, one_reg = register("full"), register("one")  # fill before last cycle's read
+        stored = register("stored") if self.storage_depth else Const(0)
+        m.d.sync += taken.eq(take)
+
+        head = head_reg ^ taken
+        full = full_reg & ~taken
+        one = Mux(taken, full_reg, one_reg)
+        # A free output register refills from the storage, or else from this cycle's write;
+        # a write goes to the storage when it cannot go straight to an output register.
+        refill = ~full & (stored | w_en)
+        store = w_en & (stored | full)
+        unstore = refill & stored
+        full_next = full | (one & refill)
+        one_next = Mux(refill, ~full & ~one, one)
+        m.d.sync += [
+            head_reg.eq(head),
+            tail.eq(tail ^ refill),
+            full_reg.eq(full_next),
+            one_reg.eq(one_next),
+        ]
+        if self.storage_depth:
+            with m.If(store & ~unstore):
+                m.d.sync += stored.eq(1)
+            with m.Elif(unstore & ~store):
+                m.d.sync += stored.eq(stored_more_than_one)
+        return SimpleNamespace(
+            head=head,
+            tail=tail,
+            refill=refill,
+            stored=stored,
+            store=store,
+            unstore=unstore,
+            full_next=full_next,
+            one_next=one_next,
+        )
 
 
 class SystolicArray(wiring.Component):
