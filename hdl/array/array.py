@@ -91,20 +91,21 @@ class ResultFifo(wiring.Component):
     written in cycle t can be read from cycle t + 1, and a full-rate stream (a write and a
     read every cycle) passes through.
 
-    The consumer's ready (``r_en``, which may come from far away) reaches only two places: the
-    ``r_rdy`` register beside it, and one register per storage slice that holds "the head was
+    The consumer's ready (``r_en``, which may come from far away) reaches two registers per
+    storage slice, each one LUT behind it: the slice's copy of ``r_rdy`` and its "the head was
     taken last cycle". Nothing wide loads on it. The two oldest entries wait in a pair of
     output registers used in turn, and ``r_data`` is the head one of the pair, chosen by a
     head pointer that each slice corrects by its taken-last-cycle register: one LUT behind
-    flip-flops. A register freed by a read is refilled one cycle later, from the storage or
-    straight from the write; with two of them the FIFO still moves a row every cycle. The
-    storage (LUT RAM) holds the entries behind the pair, ``depth − 2`` of them, so the FIFO
-    holds exactly ``depth``.
+    flip-flops. An output register freed by a read is refilled in the next cycle, from the
+    storage or straight from the write; with two of them the FIFO still moves a row every
+    cycle. The storage (LUT RAM) holds the entries behind the pair, ``depth − 2`` of them,
+    so the FIFO holds exactly ``depth``.
 
     The row is cut into slices of at most ``slice_width`` bits, each with its own storage and
-    its own copy of the whole control state (pointers, fill flags, taken-last-cycle): a wide
-    row (an 8×8 array's is 225 bits, an E5M2 one's 641) would otherwise hang every output bit
-    on a few registers, and that fan-out across the die, not the logic, sets the delay. Every
+    its own copy of the whole control state (pointers, fill flags, ``r_rdy``,
+    taken-last-cycle): a wide row (an 8×8 array's is 225 bits, an E5M2 one's 641) would
+    otherwise hang every output bit on a few registers, and that fan-out across the die, not
+    the logic, sets the delay. Every
     copy advances from its own value (the taken-last-cycle copies, which load the same value,
     carry ``keep``, see :data:`scripts.synth.KEEP_REGISTERS`), so synthesis keeps them apart.
     The storage's fill is shared, a thermometer code whose "more than one entry" bit the
@@ -170,8 +171,6 @@ class ResultFifo(wiring.Component):
         slice_w_ens = [
             self.w_en[i] if self._copies else self.w_en[0] for i in range(len(slice_bounds))
         ]
-        take = Signal()
-        m.d.comb += take.eq(self.r_en & self.r_rdy)
 
         def advance(ptr):
             return Mux(ptr == storage_depth - 1, 0, ptr + 1)
@@ -181,7 +180,7 @@ class ResultFifo(wiring.Component):
         # the slices see "more than one" as a register.
         stored_more_than = Signal(max(storage_depth, 2))
         slice_states = [
-            self._slice_control(m, index, slice_w_ens[index], take, stored_more_than[1])
+            self._slice_control(m, index, slice_w_ens[index], stored_more_than[1])
             for index in range(len(slice_bounds))
         ]
         if storage_depth:
@@ -190,10 +189,6 @@ class ResultFifo(wiring.Component):
                 m.d.sync += stored_more_than.eq(Cat(1, stored_more_than[:-1]))
             with m.Elif(state.unstore & ~state.store):
                 m.d.sync += stored_more_than.eq(stored_more_than[1:])
-
-        # r_rdy: an entry in the pair after this cycle's refill and read (slice 0's view).
-        state = slice_states[0]
-        m.d.sync += self.r_rdy.eq(state.full_next | (state.one_next & ~take))
 
         for index, (lo, hi) in enumerate(slice_bounds):
             state = slice_states[index]
@@ -227,14 +222,17 @@ class ResultFifo(wiring.Component):
             m.d.comb += self.r_data[lo:hi].eq(Mux(state.head, pair[1], pair[0]))
         return m
 
-    def _slice_control(self, m, index, w_en, take, stored_more_than_one):
+    def _slice_control(self, m, index, w_en, stored_more_than_one):
         """One slice's copy of the control state. Its registers lag the consumer by one
-        cycle (``taken`` is last cycle's read); the values returned are this cycle's."""
+        cycle (``taken`` is last cycle's read) except its copy of ``r_rdy`` (slice 0's is
+        ``r_rdy`` itself); the values returned are this cycle's."""
 
         def register(name, **kwargs):
             return Signal(name=f"{name}_{index}", attrs={"keep": 1}, **kwargs)
 
         taken = register("taken")  # the head was read last cycle
+        ready = self.r_rdy if index == 0 else register("r_rdy")
+        take = self.r_en & ready
         head_reg, tail = register("head"), register("tail")  # which output register
         full_reg, one_reg = register("full"), register("one")  # fill before last cycle's read
         stored = register("stored") if self.storage_depth else Const(0)
@@ -251,6 +249,8 @@ class ResultFifo(wiring.Component):
         full_next = full | (one & refill)
         one_next = Mux(refill, ~full & ~one, one)
         m.d.sync += [
+            # An entry in the pair after this cycle's refill and read.
+            ready.eq(full_next | (one_next & ~take)),
             head_reg.eq(head),
             tail.eq(tail ^ refill),
             full_reg.eq(full_next),
