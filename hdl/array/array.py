@@ -91,25 +91,24 @@ class ResultFifo(wiring.Component):
     written in cycle t can be read from cycle t + 1, and a full-rate stream (a write and a
     read every cycle) passes through.
 
-    The consumer's ready (``r_en``, which may come from far away) reaches two registers per
-    storage slice, each one LUT behind it: the slice's copy of ``r_rdy`` and its "the head was
-    taken last cycle". Nothing wide loads on it. The two oldest entries wait in a pair of
-    output registers used in turn, and ``r_data`` is the head one of the pair, chosen by a
-    head pointer that each slice corrects by its taken-last-cycle register: one LUT behind
-    flip-flops. An output register freed by a read is refilled in the next cycle, from the
-    storage or straight from the write; with two of them the FIFO still moves a row every
-    cycle. The storage (LUT RAM) holds the entries behind the pair, ``depth − 2`` of them,
-    so the FIFO holds exactly ``depth``.
+    The consumer's ready (``r_en``, which may come from far away) goes straight into one
+    register per storage slice, with no logic on the way: in a wide row the slices spread
+    over the die, and that one route is all a cycle has to carry. Nothing else loads on it.
+    The two oldest entries wait in a pair of output registers used in turn, and ``r_data``
+    is the head one of the pair, chosen by a head pointer that each slice corrects by last
+    cycle's read: one LUT behind flip-flops. An output register freed by a read is refilled
+    in the next cycle, from the storage or straight from the write; with two of them the FIFO
+    still moves a row every cycle. The storage (LUT RAM) holds the entries behind the pair,
+    ``depth − 2`` of them, so the FIFO holds exactly ``depth``.
 
     The row is cut into slices of at most ``slice_width`` bits, each with its own storage and
-    its own copy of the whole control state (pointers, fill flags, ``r_rdy``,
-    taken-last-cycle): a wide row (an 8×8 array's is 225 bits, an E5M2 one's 641) would
-    otherwise hang every output bit on a few registers, and that fan-out across the die, not
-    the logic, sets the delay. Every
-    copy advances from its own value (the taken-last-cycle copies, which load the same value,
-    carry ``keep``, see :data:`scripts.synth.KEEP_REGISTERS`), so synthesis keeps them apart.
-    The storage's fill is shared, a thermometer code whose "more than one entry" bit the
-    slices read.
+    its own copy of the whole control state (pointers, fill flags, last cycle's ready and
+    ``r_rdy``): a wide row (an 8×8 array's is 225 bits, an E5M2 one's 641) would otherwise
+    hang every output bit on a few registers, and that fan-out across the die, not the logic,
+    sets the delay. Each copy advances from its own value (the registered ready, which every
+    slice loads alike, carries ``keep``, as do the others; see
+    :data:`scripts.synth.KEEP_REGISTERS`), so synthesis keeps them apart. The storage's fill
+    is shared, a thermometer code whose "more than one entry" bit the slices read.
 
     With ``write_enable_copies`` the write enable is a vector with one bit per slice
     (:attr:`slices`), which the caller drives from equal registers of its own: a 16×16 row
@@ -124,7 +123,7 @@ class ResultFifo(wiring.Component):
     r_data : Out(width)
         The oldest entry.
     r_rdy : Out(1)
-        An entry is there (a register).
+        An entry is there (one LUT behind slice 0's registers).
     r_en : In(1)
         Take the oldest entry (when ``r_rdy``).
     """
@@ -220,27 +219,30 @@ class ResultFifo(wiring.Component):
                 with m.If(state.refill & (state.tail == j)):
                     m.d.sync += register.eq(refill_data)
             m.d.comb += self.r_data[lo:hi].eq(Mux(state.head, pair[1], pair[0]))
+        m.d.comb += self.r_rdy.eq(slice_states[0].ready)
         return m
 
     def _slice_control(self, m, index, w_en, stored_more_than_one):
         """One slice's copy of the control state. Its registers lag the consumer by one
-        cycle (``taken`` is last cycle's read) except its copy of ``r_rdy`` (slice 0's is
-        ``r_rdy`` itself); the values returned are this cycle's."""
+        cycle (last cycle's read is applied in this one); the values returned are this
+        cycle's."""
 
         def register(name, **kwargs):
             return Signal(name=f"{name}_{index}", attrs={"keep": 1}, **kwargs)
 
-        taken = register("taken")  # the head was read last cycle
-        ready = self.r_rdy if index == 0 else register("r_rdy")
-        take = self.r_en & ready
+        # The consumer's ready, registered as it is: the only path from it into the slice is
+        # a route to this flip-flop. No reset: it only counts beside ``was_ready``.
+        read_last = register("read_last", reset_less=True)
+        was_ready = register("was_ready")  # r_rdy last cycle
         head_reg, tail = register("head"), register("tail")  # which output register
         full_reg, one_reg = register("full"), register("one")  # fill before last cycle's read
         stored = register("stored") if self.storage_depth else Const(0)
-        m.d.sync += taken.eq(take)
 
+        taken = read_last & was_ready  # the head was read last cycle
         head = head_reg ^ taken
         full = full_reg & ~taken
         one = Mux(taken, full_reg, one_reg)
+        ready = full | one
         # A free output register refills from the storage, or else from this cycle's write;
         # a write goes to the storage when it cannot go straight to an output register.
         refill = ~full & (stored | w_en)
@@ -249,8 +251,8 @@ class ResultFifo(wiring.Component):
         full_next = full | (one & refill)
         one_next = Mux(refill, ~full & ~one, one)
         m.d.sync += [
-            # An entry in the pair after this cycle's refill and read.
-            ready.eq(full_next | (one_next & ~take)),
+            read_last.eq(self.r_en),
+            was_ready.eq(ready),
             head_reg.eq(head),
             tail.eq(tail ^ refill),
             full_reg.eq(full_next),
@@ -262,6 +264,7 @@ class ResultFifo(wiring.Component):
             with m.Elif(unstore & ~store):
                 m.d.sync += stored.eq(stored_more_than_one)
         return SimpleNamespace(
+            ready=ready,
             head=head,
             tail=tail,
             refill=refill,
