@@ -407,12 +407,18 @@ class SystolicArray(wiring.Component):
         with m.If(act_fire):
             m.d.sync += expect_fold_start.eq(self.acts.payload.last)
 
-        # A delivered row returns its slot one cycle later, from a register: the credit count
+        # A delivered row returns its slot one cycle later, from registers: the credit count
         # sits with the input handshake, the result FIFO at the far end of the array, and no
-        # path runs from one to the other and back within a cycle. The slot is held one cycle
-        # longer, which the full-rate FIFO depth includes (ArrayConfig.full_rate_fifo_depth).
-        slot_returned = Signal()
-        m.d.sync += slot_returned.eq(self.results.valid & self.results.ready)
+        # path runs from one to the other and back within a cycle. Each half of the handshake
+        # is registered on its own, so that a route across the array is all that precedes
+        # either register. The slot is held one cycle longer, which the full-rate FIFO depth
+        # includes (ArrayConfig.full_rate_fifo_depth).
+        delivered_valid, delivered_ready = Signal(), Signal()
+        m.d.sync += [
+            delivered_valid.eq(self.results.valid),
+            delivered_ready.eq(self.results.ready),
+        ]
+        slot_returned = delivered_valid & delivered_ready
         more, fewer = Signal.like(outstanding), Signal.like(outstanding)
         m.d.comb += [more.eq(outstanding + 1), fewer.eq(outstanding - 1)]
         below_last_slot = outstanding < cfg.result_fifo_depth - 1
