@@ -1,7 +1,8 @@
 """The array's result FIFO (``hdl.array.array.ResultFifo``) in Amaranth's simulator against a
-Python queue: every depth from 1 to 5, random writes (never into a full FIFO, the array's
-contract) and random reads, including a write and a read in the same cycle at every fill
-level; a row written in cycle t is readable from cycle t + 1, as ``SyncFIFO``'s."""
+Python queue: depths 1 to 8, random writes (never into a full FIFO, the array's contract) and
+random reads, including a write and a read in the same cycle at every fill level; a row
+written in cycle t is readable from cycle t + 1, as ``SyncFIFO``'s; and a reset in any cycle
+leaves it empty."""
 
 import random
 from collections import deque
@@ -30,7 +31,7 @@ def test_result_fifo_matches_a_queue(depth, slice_width, copies):
         queue = deque()
         levels_with_both = set()
         for cycle in range(1500):
-            # Settle on this cycle's state: r_rdy and r_data are registers.
+            # Settle on this cycle's state: r_rdy and r_data depend on registers alone.
             assert ctx.get(dut.r_rdy) == bool(queue), f"cycle {cycle}: r_rdy with {len(queue)}"
             if queue:
                 assert ctx.get(dut.r_data) == queue[0], f"cycle {cycle}: head"
