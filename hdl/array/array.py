@@ -271,8 +271,6 @@ class ResultFifo(wiring.Component):
             stored=stored,
             store=store,
             unstore=unstore,
-            full_next=full_next,
-            one_next=one_next,
         )
 
 
