@@ -14,6 +14,28 @@ from amaranth.sim import Simulator
 from hdl.array.array import ResultFifo
 
 
+def _check_head(ctx, dut, queue, cycle):
+    """This cycle's ``r_rdy`` and ``r_data`` against the queue model (both depend on registers
+    alone, so they are settled before the inputs are driven)."""
+    assert ctx.get(dut.r_rdy) == bool(queue), f"cycle {cycle}: r_rdy with {len(queue)}"
+    if queue:
+        assert ctx.get(dut.r_data) == queue[0], f"cycle {cycle}: head"
+
+
+def _drive(ctx, dut, *, write, value, read):
+    """One cycle's inputs; every write-enable copy driven alike, as the array drives them."""
+    ctx.set(dut.w_en, (1 << len(dut.w_en)) - 1 if write else 0)
+    ctx.set(dut.w_data, value)
+    ctx.set(dut.r_en, read)
+
+
+def _simulate(top, bench):
+    sim = Simulator(top)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+
+
 @pytest.mark.parametrize(
     "depth, slice_width, copies",
     [(1, 32, False), (2, 32, False), (3, 32, False), (4, 32, False), (5, 32, False)]
@@ -31,17 +53,12 @@ def test_result_fifo_matches_a_queue(depth, slice_width, copies):
         queue = deque()
         levels_with_both = set()
         for cycle in range(1500):
-            # Settle on this cycle's state: r_rdy and r_data depend on registers alone.
-            assert ctx.get(dut.r_rdy) == bool(queue), f"cycle {cycle}: r_rdy with {len(queue)}"
-            if queue:
-                assert ctx.get(dut.r_data) == queue[0], f"cycle {cycle}: head"
+            _check_head(ctx, dut, queue, cycle)
             write = len(queue) < depth and rng.random() < 0.6
             read = bool(queue) and rng.random() < 0.5
             value = rng.randrange(1 << 12)
-            ctx.set(dut.w_en, (1 << len(dut.w_en)) - 1 if write else 0)
-            ctx.set(dut.w_data, value)
             # r_en without r_rdy (an empty FIFO) must be ignored.
-            ctx.set(dut.r_en, read if queue else rng.random() < 0.5)
+            _drive(ctx, dut, write=write, value=value, read=read if queue else rng.random() < 0.5)
             if write and read:
                 levels_with_both.add(len(queue))
             await ctx.tick()
@@ -51,10 +68,7 @@ def test_result_fifo_matches_a_queue(depth, slice_width, copies):
                 queue.append(value)
         checked.append(levels_with_both)
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    _simulate(dut, bench)
     # Simultaneous read and write happened at every level where both are possible.
     assert checked[0] >= set(range(1, depth)), checked[0]
 
@@ -73,16 +87,12 @@ def test_result_fifo_restarts_empty_after_a_reset_mid_stream(depth):
     async def bench(ctx):
         queue = deque()
         for cycle in range(2000):
-            assert ctx.get(dut.r_rdy) == bool(queue), f"cycle {cycle}: r_rdy with {len(queue)}"
-            if queue:
-                assert ctx.get(dut.r_data) == queue[0], f"cycle {cycle}: head"
+            _check_head(ctx, dut, queue, cycle)
             write = len(queue) < depth and rng.random() < 0.7
             read = rng.random() < 0.4
             reset = rng.random() < 0.03
             value = rng.randrange(1 << 12)
-            ctx.set(dut.w_en, (1 << len(dut.w_en)) - 1 if write else 0)
-            ctx.set(dut.w_data, value)
-            ctx.set(dut.r_en, read)
+            _drive(ctx, dut, write=write, value=value, read=read)
             ctx.set(restart, reset)
             await ctx.tick()
             if reset:
@@ -94,9 +104,6 @@ def test_result_fifo_restarts_empty_after_a_reset_mid_stream(depth):
             if write:
                 queue.append(value)
 
-    sim = Simulator(top)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    _simulate(top, bench)
     # Resets found a non-empty FIFO, a full one included.
     assert max(resets) == depth and len(resets) > 20, resets
