@@ -123,7 +123,7 @@ class ResultFifo(wiring.Component):
     r_data : Out(width)
         The oldest entry.
     r_rdy : Out(1)
-        An entry is there (one LUT behind slice 0's registers).
+        An entry is there (a register).
     r_en : In(1)
         Take the oldest entry (when ``r_rdy``).
     """
@@ -219,7 +219,11 @@ class ResultFifo(wiring.Component):
                 with m.If(state.refill & (state.tail == j)):
                     m.d.sync += register.eq(refill_data)
             m.d.comb += self.r_data[lo:hi].eq(Mux(state.head, pair[1], pair[0]))
-        m.d.comb += self.r_rdy.eq(slice_states[0].ready)
+        # ``r_rdy`` is a register of its own, next cycle's ``ready`` of slice 0 computed a
+        # cycle early, so that ``results.valid`` leaves a flip-flop: the consumer's logic
+        # on it may sit far from slice 0.
+        first = slice_states[0]
+        m.d.sync += self.r_rdy.eq(first.full_next | (first.one_next & ~(self.r_en & self.r_rdy)))
         return m
 
     def _slice_control(self, m, index, w_en, stored_more_than_one):
@@ -271,6 +275,8 @@ class ResultFifo(wiring.Component):
             stored=stored,
             store=store,
             unstore=unstore,
+            full_next=full_next,
+            one_next=one_next,
         )
 
 
