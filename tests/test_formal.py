@@ -6,7 +6,7 @@ array for every operand and M ≤ 3 (bounded from reset, past the last result). 
 counterexample, so the proofs are known to see what they claim to."""
 
 import pytest
-from amaranth.hdl import Fragment, Mux
+from amaranth.hdl import Fragment, Mux, Signal
 
 import hdl.array.array as array_module
 from hdl.arith import Fp8Arithmetic, Int8Arithmetic
@@ -196,19 +196,23 @@ def _shortened(name):
     return delay
 
 
-def _row1_compares_wrong_tag(m, value, cycles, name, **kwargs):
-    # Row 1's weight-tag compare sees the tag inverted: it captures row 0's weights.
-    delayed = ORIGINAL_DELAY(m, value, cycles, name, **kwargs)
-    return ~delayed if name == "weight_tag_row1" else delayed
+def _row1_compares_wrong_tag(m, rows, first_row_next, weight_valid, weight_tag):
+    # Row 1's load flag compares the tag inverted: it captures row 0's weights.
+    flags = ORIGINAL_ROW_LOADS(m, rows, first_row_next, weight_valid, weight_tag)
+    wrong = Signal(name="weight_load_row1_wrong")
+    m.d.sync += wrong.eq(weight_valid & (~weight_tag == 1))
+    return [flags[0], wrong, *flags[2:]]
 
 
 ORIGINAL_DELAY = array_module._delay
+ORIGINAL_ROW_LOADS = array_module._row_load_flags
+#: Each mutant replaces one helper of the array module: (helper, replacement).
 ARRAY_MUTANTS = {
-    "switch_skew_short": _shortened("switch_skew_1"),
-    "weight_skew_short": _shortened("weight_skew_1"),
-    "act_skew_short": _shortened("act_skew_1"),
-    "deskew_short": _shortened("deskew_0"),
-    "row1_wrong_tag": _row1_compares_wrong_tag,
+    "switch_skew_short": ("_delay", _shortened("switch_skew_1")),
+    "weight_skew_short": ("_delay", _shortened("weight_skew_1")),
+    "act_skew_short": ("_delay", _shortened("act_skew_1")),
+    "deskew_short": ("_delay", _shortened("deskew_0")),
+    "row1_wrong_tag": ("_row_load_flags", _row1_compares_wrong_tag),
 }
 
 
@@ -216,7 +220,7 @@ ARRAY_MUTANTS = {
 @pytest.mark.parametrize("mutant", ARRAY_MUTANTS)
 def test_formal_fold_int8_catches_mutant(mutant, direct, tmp_path, monkeypatch):
     """Both forms find a counterexample (fast: a wrong result is easy to exhibit)."""
-    monkeypatch.setattr(array_module, "_delay", ARRAY_MUTANTS[mutant])
+    monkeypatch.setattr(array_module, *ARRAY_MUTANTS[mutant])
     harness = Int8FoldProof(fold_config(), max_rows=1 if direct else FOLD_MAX_ROWS, direct=direct)
     result = run_proof(harness, f"fold_{mutant}", tmp_path, "bmc")
     assert result.status == "FAIL", result.log[-3000:]

@@ -83,6 +83,28 @@ def array_latency(config):
     return config.rows + config.cols + 1 + arithmetic_for(config).mac_latency
 
 
+def _row_load_flags(m, rows, first_row_next, weight_valid, weight_tag):
+    """One register per PE row: load the weight beat now at the row's first PE.
+
+    A beat tagged ``t`` reaches row ``t`` ``t`` cycles after ``weight_valid`` and
+    ``weight_tag`` hold it (the tag pipeline delays both a cycle per row). Each flag is the tag
+    compared one stage early and registered, so that no LUT sits between a register and the
+    route to the row; row 0's comes from ``first_row_next``, this cycle's beat with tag 0.
+    """
+    first = Signal(name="weight_load_row0")
+    m.d.sync += first.eq(first_row_next)
+    flags = [first]
+    tag_at_row, valid_at_row = weight_tag, weight_valid
+    for r in range(1, rows):
+        flag = Signal(name=f"weight_load_row{r}")
+        m.d.sync += flag.eq(valid_at_row & (tag_at_row == r))
+        flags.append(flag)
+        if r + 1 < rows:
+            tag_at_row = _delay(m, tag_at_row, 1, f"weight_tag_row{r}")
+            valid_at_row = _delay(m, valid_at_row, 1, f"weight_valid_row{r}", reset_less=False)
+    return flags
+
+
 class ResultFifo(wiring.Component):
     """The array's result FIFO: first-word fall-through, written without a ready.
 
@@ -469,11 +491,10 @@ class SystolicArray(wiring.Component):
 
         # --- the PE grid: each PE's inputs come from the array's edge or a neighbour --------
         pes = [[None] * cols for _ in range(rows)]
-        tag_at_row, valid_at_row = weight_tag, weight_valid
+        row_loads = _row_load_flags(
+            m, rows, weight_fire & (beats_before == 0), weight_valid, weight_tag
+        )
         for r in range(rows):
-            if r > 0:
-                tag_at_row = _delay(m, tag_at_row, 1, f"weight_tag_row{r}")
-                valid_at_row = _delay(m, valid_at_row, 1, f"weight_valid_row{r}", reset_less=False)
             operand, switch = row_inputs[r]
             for c in range(cols):
                 left = pes[r][c - 1] if c > 0 else None
@@ -481,9 +502,7 @@ class SystolicArray(wiring.Component):
                 inputs = {
                     "a_in": operand if left is None else left.a_out,
                     "switch_in": switch if left is None else left.switch_out,
-                    "w_load_in": (
-                        valid_at_row & (tag_at_row == r) if left is None else left.w_load_out
-                    ),
+                    "w_load_in": row_loads[r] if left is None else left.w_load_out,
                     "w_in": column_weights[c] if above is None else above.w_out,
                     "psum_in": 0 if above is None else above.psum_out,
                 }
