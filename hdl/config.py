@@ -37,9 +37,9 @@ MAX_RESULT_FIFO_DEPTH = 4096
 
 
 def max_mac_pipeline(mac):
-    """The deepest ``mac_pipeline`` of a MAC kind: 3 for FP8 (the product's shift gets a cycle
-    of its own), 2 for INT8."""
-    return 2 if mac == "int8" else 3
+    """The deepest ``mac_pipeline`` of a MAC kind: 4 for FP8 (3: the product's shift gets a
+    cycle of its own; 4: the partial-sum add is segmented), 2 for INT8."""
+    return 2 if mac == "int8" else 4
 
 
 @dataclass(frozen=True)
@@ -84,12 +84,15 @@ class ArrayConfig:
         latency (:meth:`pe_multiplier`), so an array larger than the device's DSP budget
         still fits.
     mac_pipeline : int or None
-        Pipeline registers inside each PE's MAC, 0 to 2 (FP8 kinds: 0 to 3); each adds one
-        cycle of latency and shortens the critical path. 1 registers the product before the
+        Pipeline registers inside each PE's MAC, 0 to 2 (FP8 kinds: 0 to 4); each adds
+        latency and shortens the critical path. 1 registers the product before the
         partial-sum add; 2 also registers the operands (the selected weight and the activation)
         before the multiplier; 3 (FP8 only) also registers the significand product and the
         exponent sum, so that the shift aligning the product has a cycle of its own
-        (:class:`~hdl.arith.mac_fp8.Fp8Mac`). ``None`` picks 2 (``systolix bench`` measures
+        (:class:`~hdl.arith.mac_fp8.Fp8Mac`); 4 (FP8 only) keeps 3's MAC but cuts its W-bit
+        partial-sum add into segments of at most 16 bits whose carries travel down the column
+        with the partial sum, resolved in two cycles below the column (array latency 2 more
+        than at 3, results identical). ``None`` picks 2 (``systolix bench`` measures
         each depth; an 8×8 FP8 array runs faster at 3, docs/performance.md); 0 saves the
         product and operand flip-flops. With ``multiplier="ecp5"`` or ``"auto"`` it counts
         the fabric registers after the DSP block's output register instead (0 to 2; the MAC

@@ -101,8 +101,8 @@ def _add_config_args(parser, *, rows=8, cols=8, mac_help=None):
         "--mac-pipeline",
         type=int,
         default=None,
-        help="MAC pipeline registers 0-2 (FP8 0-3): 1 product, 2 also operands, 3 also the "
-        "FP8 product before its shift (default 2)",
+        help="MAC pipeline registers 0-2 (FP8 0-4): 1 product, 2 also operands, 3 also the "
+        "FP8 product before its shift, 4 also a segmented FP8 sum (default 2)",
     )
     parser.add_argument(
         "--dsp-blocks",

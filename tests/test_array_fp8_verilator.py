@@ -9,6 +9,7 @@ import pytest
 from conftest import assert_same_result, config_param, fp8_codes, fp8_value, reference_gemm
 
 from golden.fp8 import fp8_matmul_exact
+from hdl.arith import arithmetic_for
 from hdl.config import ArrayConfig
 from hdl.cycles import cycles_for
 from tb.runtime import GemmJob, run_gemm_batch
@@ -107,6 +108,23 @@ def test_fp8_array_mac_pipeline_3(cfg, seed):
     bits as ever, and cycle counts that follow the model with MAC latency 3."""
     assert cfg.mac_latency == 3
     # One-row folds switch the weights every cycle; K = 1 is a single product per column.
+    check_fp8_array(cfg, seed, extra_shapes=[(1, 3 * cfg.rows + 1, cfg.cols + 1), (cfg.rows, 1, 1)])
+
+
+#: ``mac_pipeline=4`` (FP8 only): the segmented add, at the widest sum (E5M2, 5 segments) and
+#: at E4M3 (4 segments).
+P4_SHAPES = [("e5m2", 4, 3), ("e4m3", 2, 2)]
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [config_param(rows=rows, cols=cols, mac=mac, mac_pipeline=4) for mac, rows, cols in P4_SHAPES],
+)
+def test_fp8_array_mac_pipeline_4(cfg, seed):
+    """Segmented partial-sum adds, their carries resolved below each column: the same bits
+    as ever (sums that cross every segment boundary, both signs, and the specials), and
+    cycle counts that follow the model with the resolver's two cycles."""
+    assert cfg.mac_latency == 3 and arithmetic_for(cfg).column_resolve_latency == 2
     check_fp8_array(cfg, seed, extra_shapes=[(1, 3 * cfg.rows + 1, cfg.cols + 1), (cfg.rows, 1, 1)])
 
 

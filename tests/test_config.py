@@ -36,8 +36,8 @@ from hdl.config import ArrayConfig
             {"multiplier": "lut", "mac_pipeline": 3},
             "mac_pipeline must be between 0 and 2 for mac=int8, got 3",
         ),
-        ({"mac": "e4m3", "mac_pipeline": 4}, "mac_pipeline must be between 0 and 3 for mac=e4m3"),
-        ({"mac": "e5m2", "mac_pipeline": -1}, "mac_pipeline must be between 0 and 3 for mac=e5m2"),
+        ({"mac": "e4m3", "mac_pipeline": 5}, "mac_pipeline must be between 0 and 4 for mac=e4m3"),
+        ({"mac": "e5m2", "mac_pipeline": -1}, "mac_pipeline must be between 0 and 4 for mac=e5m2"),
         ({"mac_pipeline": np.int64(-1)}, "mac_pipeline must be between 0 and 2, got -1"),
     ],
 )
@@ -112,8 +112,27 @@ def test_config_fp8_mac_pipeline_3(mac):
     assert cfg.result_fifo_depth == (4 + 6 + 1 + 3) + 2
     assert cfg.id == f"r4c6-{mac}-p3"
     assert ArrayConfig(mac=mac, mac_pipeline=3, multiplier="dsp").mac_latency == 3
-    depths = {p: ArrayConfig(mac=mac, mac_pipeline=p).mac_latency for p in range(4)}
-    assert depths == {0: 0, 1: 1, 2: 2, 3: 3}
+    depths = {p: ArrayConfig(mac=mac, mac_pipeline=p).mac_latency for p in range(5)}
+    assert depths == {0: 0, 1: 1, 2: 2, 3: 3, 4: 3}
+
+
+@pytest.mark.parametrize("mac", ["e4m3", "e5m2", "e4m3xe5m2"])
+def test_config_fp8_mac_pipeline_4(mac):
+    """Depth 4 (FP8 only): depth 3's MAC with a segmented add, whose carries the two resolver
+    stages below each column add back: two cycles more in the array latency and the
+    full-rate FIFO, partial sums with pending carries between PEs only."""
+    from hdl.arith import arithmetic_for
+    from hdl.array.array import array_latency
+
+    cfg = ArrayConfig(rows=4, cols=6, mac=mac, mac_pipeline=4)
+    arith = arithmetic_for(cfg)
+    assert arith.segmented and arith.product_registers == 2
+    assert cfg.mac_latency == 3 and array_latency(cfg) == 4 + 6 + 1 + 3 + 2
+    assert cfg.result_fifo_depth == (4 + 6 + 1 + 3 + 2) + 2
+    assert cfg.id == f"r4c6-{mac}-p4"
+    boundaries = -(-cfg.acc_width // 16) - 1
+    assert arith.column_psum_shape.size == arith.psum_shape.size + boundaries
+    assert not arithmetic_for(ArrayConfig(mac=mac, mac_pipeline=3)).segmented
 
 
 def test_config_id_names_non_defaults():

@@ -25,6 +25,10 @@ def params(cases):
     return [config_param(rows=r, cols=c, mac=mac, group="g-") for mac, r, c in cases]
 
 
+#: The segmented FP8 add (``mac_pipeline=4``): the accumulator sees resolved partial sums.
+SEGMENTED_CASE = config_param(rows=3, cols=4, mac="e5m2", mac_pipeline=4, group="g-")
+
+
 def gemm_shape(job):
     return (*job.a.shape, job.b.shape[1])
 
@@ -37,7 +41,7 @@ def check_run(cfg, job, run, what):
     assert_same_result(cfg, run.c, ref, f"{what} vs reference")
 
 
-@pytest.mark.parametrize("cfg", params(CASES))
+@pytest.mark.parametrize("cfg", [*params(CASES), SEGMENTED_CASE])
 def test_gemm_top_whole_gemms(cfg, seed):
     rows, cols = cfg.rows, cfg.cols
     rng = np.random.default_rng(seed)

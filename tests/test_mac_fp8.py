@@ -21,7 +21,7 @@ from golden.fp8 import (
 )
 from hdl.arith.fp8_decode import Fp8Decoder
 from hdl.arith.fp32_to_fp8 import Fp32ToFp8
-from hdl.arith.mac_fp8 import Fp8Mac, Fp8Product
+from hdl.arith.mac_fp8 import Fp8Mac, Fp8Product, KulischCarryResolver, kulisch_segments
 from hdl.arith.round_f32 import IntToF32, count_leading_zeros
 
 PAIRS = [("e4m3", "e4m3"), ("e5m2", "e5m2"), ("e4m3", "e5m2")]
@@ -244,7 +244,22 @@ def test_fp8_mac_accumulates_after_one_cycle():
     assert seen == [(100 - 24 * (1 << 30), 1)]
 
 
-def mac_chain(fa, fb, stages, *, product_registers):
+def resolve_segmented(total, carry, width):
+    """The value of a segmented partial sum, from the definition: ``total`` plus one at the
+    lowest bit of segment ``j + 1`` for each set bit ``j`` of ``carry``, wrapped to a signed
+    W-bit integer."""
+    value = total + sum(
+        1 << lo for j, (lo, _) in enumerate(kulisch_segments(width)[1:]) if carry >> j & 1
+    )
+    return wrap_signed(value, width)
+
+
+def wrap_signed(value, width):
+    value &= (1 << width) - 1
+    return value - (1 << width) if value >> (width - 1) else value
+
+
+def mac_chain(fa, fb, stages, *, product_registers, segmented=False):
     """``stages`` FP8 MACs in a column, as in the array: each decodes its own two codes, and
     its ``psum_out`` is the next one's ``psum_in``. Returns the module, the code signals
     ``[(act code, weight code)]`` and the MACs."""
@@ -255,7 +270,11 @@ def mac_chain(fa, fb, stages, *, product_registers):
         dec_a = m.submodules[f"dec_a_{s}"] = Fp8Decoder(fa)
         dec_w = m.submodules[f"dec_w_{s}"] = Fp8Decoder(fb)
         mac = m.submodules[f"mac_{s}"] = Fp8Mac(
-            act_fmt=fa, weight_fmt=fb, acc_width=width, product_registers=product_registers
+            act_fmt=fa,
+            weight_fmt=fb,
+            acc_width=width,
+            product_registers=product_registers,
+            segmented=segmented,
         )
         assert mac.latency == product_registers
         m.d.comb += [mac.a.eq(dec_a.operand), mac.w.eq(dec_w.operand)]
@@ -266,7 +285,7 @@ def mac_chain(fa, fb, stages, *, product_registers):
     return m, codes, macs
 
 
-def run_mac_chain(fa, fb, cases, *, product_registers=1, stages=4):
+def run_mac_chain(fa, fb, cases, *, product_registers=1, stages=4, segmented=False, rng=None):
     """Each case ``(psum_in, [(act code, weight code)] per stage)`` through a MAC chain, one
     case per cycle; returns ``(sum, nan, pinf, ninf)`` at its end per case.
 
@@ -274,9 +293,25 @@ def run_mac_chain(fa, fb, cases, *, product_registers=1, stages=4):
     ``psum_in`` L cycles later, when its products enter the sums, while the next L cases'
     codes are already on the operands: a product (or flag) that skipped a register, or took
     one too many, would be another case's.
+
+    ``segmented`` MACs hand on pending carries: each ``psum_in`` enters with random pending
+    carries (``rng``) and its ``sum`` lowered to match, and the sum at the end is resolved
+    (:func:`resolve_segmented`).
     """
-    m, codes, macs = mac_chain(fa, fb, stages, product_registers=product_registers)
+    m, codes, macs = mac_chain(
+        fa, fb, stages, product_registers=product_registers, segmented=segmented
+    )
+    width = fp8_acc_width(4096, fa, fb)
+    boundaries = len(macs[0].segments) - 1
     got = []
+
+    def with_carries(psum_in):
+        if not segmented:
+            return psum_in
+        carry = rng.getrandbits(boundaries)
+        total = wrap_signed(psum_in["sum"] - resolve_segmented(0, carry, width), width)
+        assert resolve_segmented(total, carry, width) == psum_in["sum"]
+        return {**psum_in, "sum": total, "carry": carry}
 
     def set_codes(ctx, pairs):
         for (a, w), (code_a, code_w) in zip(codes, pairs, strict=True):
@@ -284,9 +319,10 @@ def run_mac_chain(fa, fb, cases, *, product_registers=1, stages=4):
             ctx.set(w, code_w)
 
     def read_sum(ctx, psum_in):
-        ctx.set(macs[0].psum_in, psum_in)
+        ctx.set(macs[0].psum_in, with_carries(psum_in))
         out = ctx.get(macs[-1].psum_out)
-        got.append((out.sum, out.nan, out.pinf, out.ninf))
+        total = resolve_segmented(out.sum, out.carry, width) if segmented else out.sum
+        got.append((total, out.nan, out.pinf, out.ninf))
 
     async def testbench(ctx):
         if not product_registers:
@@ -345,9 +381,14 @@ def no_flags(value=0):
     return {"sum": value, "nan": 0, "pinf": 0, "ninf": 0}
 
 
-@pytest.mark.parametrize("product_registers", [1, 0, 2], ids=["registered", "comb", "split"])
+#: (product registers, segmented add) of each Fp8Mac variant.
+MAC_VARIANTS = {"registered": (1, False), "comb": (0, False), "split": (2, False)}
+MAC_VARIANTS["segmented"] = (2, True)
+
+
+@pytest.mark.parametrize("variant", MAC_VARIANTS)
 @pytest.mark.parametrize(("fa", "fb"), PAIRS, ids=lambda f: f)
-def test_fp8_mac_flags_sticky_down_the_chain(fa, fb, product_registers, seed):
+def test_fp8_mac_flags_sticky_down_the_chain(fa, fb, variant, seed):
     """A NaN (or ±Inf) product at any MAC of a column, followed by normal products: its flag
     reaches the end of the chain, the integer sum is that of the finite products; a flag
     arriving on ``psum_in`` passes every MAC too. Then random code pairs (specials included)
@@ -389,7 +430,10 @@ def test_fp8_mac_flags_sticky_down_the_chain(fa, fb, product_registers, seed):
     flag_index = {"nan": 1, "pinf": 2, "ninf": 3}
     assert all(want[i][flag_index[flag]] for i, flag in enumerate(raised))
     assert all(want[i][0] != 0 for i in range(len(raised)))
-    got = run_mac_chain(fa, fb, cases, product_registers=product_registers)
+    product_registers, segmented = MAC_VARIANTS[variant]
+    got = run_mac_chain(
+        fa, fb, cases, product_registers=product_registers, segmented=segmented, rng=rng
+    )
     for i, (case, g, w) in enumerate(zip(cases, got, want, strict=True)):
         assert g == w, f"case {i} {case}: got (sum, nan, pinf, ninf) {g}, want {w}"
 
@@ -419,12 +463,68 @@ def test_fp8_mac_negative_zero_product(fa, fb):
     cases.append((no_flags(0), [(neg_one[fa], one[fb]), (a_codes["neg_zero"], one[fb])]))
     want = chain_expected(fa, fb, cases)
     assert want[0] == (0, 0, 0, 0)
-    for product_registers in (1, 2):
+    rng = random.Random(1)
+    for product_registers, segmented in ((1, False), (2, False), (2, True)):
         for stages in (1, 2, 4):
             subset = [c for c in cases if len(c[1]) == stages]
-            got = run_mac_chain(fa, fb, subset, stages=stages, product_registers=product_registers)
+            got = run_mac_chain(
+                fa,
+                fb,
+                subset,
+                stages=stages,
+                product_registers=product_registers,
+                segmented=segmented,
+                rng=rng,
+            )
             for case, g, w in zip(subset, got, chain_expected(fa, fb, subset), strict=True):
                 assert g == w, f"{case}: got (sum, nan, pinf, ninf) {g}, want {w}"
+
+
+@pytest.mark.parametrize("width", [25, 49, 77])
+def test_kulisch_carry_resolver(width, seed):
+    """Segmented partial sums with pending carries, one per cycle, against the definition
+    (:func:`resolve_segmented`) two cycles later: random ones, and every run of all-ones
+    segments that a carry must ripple through, up to the wrap at the top; flags pass
+    unchanged."""
+    rng = random.Random(seed)
+    segments = kulisch_segments(width)
+    assert segments[0][0] == 0 and segments[-1][1] == width and len(segments) > 1
+    assert all(hi - lo <= 16 for lo, hi in segments)
+    boundaries = len(segments) - 1
+    cases = []
+    for first in range(len(segments)):
+        for last in range(first, len(segments)):
+            ones = sum(((1 << (hi - lo)) - 1) << lo for lo, hi in segments[first : last + 1])
+            for carry in range(1 << boundaries):
+                cases.append((wrap_signed(ones, width), carry, 0))
+    for _ in range(400):
+        flags = rng.getrandbits(3)
+        cases.append(
+            (wrap_signed(rng.getrandbits(width), width), rng.getrandbits(boundaries), flags)
+        )
+    dut = KulischCarryResolver(width)
+    got = []
+
+    async def testbench(ctx):
+        for cycle in range(len(cases) + dut.LATENCY - 1):
+            if cycle < len(cases):
+                total, carry, flags = cases[cycle]
+                nan, pinf, ninf = (flags >> 2) & 1, (flags >> 1) & 1, flags & 1
+                ctx.set(
+                    dut.i, {"sum": total, "carry": carry, "nan": nan, "pinf": pinf, "ninf": ninf}
+                )
+            await ctx.tick()
+            if cycle + 1 >= dut.LATENCY:
+                out = ctx.get(dut.o)
+                got.append((out.sum, (out.nan << 2) | (out.pinf << 1) | out.ninf))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(testbench)
+    sim.run()
+    for (total, carry, flags), g in zip(cases, got, strict=True):
+        want = (resolve_segmented(total, carry, width), flags)
+        assert g == want, f"sum {total:#x} carry {carry:#b}: got {g}, want {want}"
 
 
 @pytest.mark.parametrize("saturate", [False, True], ids=["nonsat", "sat"])

@@ -13,7 +13,12 @@ from amaranth.hdl import Mux, signed, unsigned
 from golden.formats import product_lsb_exp
 from hdl.arith.ecp5_mac import MULT18X18D_LATENCY, Ecp5Int8Mac
 from hdl.arith.fp8_decode import Fp8Decoder, fp8_operand_layout
-from hdl.arith.mac_fp8 import Fp8Mac, kulisch_psum_layout
+from hdl.arith.mac_fp8 import (
+    Fp8Mac,
+    KulischCarryResolver,
+    kulisch_psum_layout,
+    kulisch_segments,
+)
 from hdl.arith.mac_int8 import Int8Mac
 from hdl.arith.round_f32 import IntToF32
 from hdl.config import FP8_FORMAT_PAIRS
@@ -30,9 +35,9 @@ class Arithmetic:
     acc_width : int
         Partial-sum width W.
     mac_pipeline : int
-        Registers inside each PE's MAC, 0 to 2 (FP8: 0 to 3): 1 is the MAC's product register,
+        Registers inside each PE's MAC, 0 to 2 (FP8: 0 to 4): 1 is the MAC's product register,
         2 adds the PE's operand register in front of the multiplier, 3 (FP8) a second product
-        register (:class:`Fp8Arithmetic`).
+        register, 4 (FP8) a segmented partial-sum add (:class:`Fp8Arithmetic`).
     multiplier : str
         ``"dsp"`` or ``"lut"`` (see :mod:`hdl.arith.multiplier`); INT8 also takes ``"ecp5"``
         (:class:`Int8Arithmetic`).
@@ -44,7 +49,10 @@ class Arithmetic:
     act_operand_shape, weight_operand_shape : shape
         Decoded multiplier operands.
     psum_shape : shape
-        One partial sum, as it travels down a column and sits in the accumulator.
+        One partial sum, as it leaves the array and sits in the accumulator.
+    column_psum_shape : shape
+        One partial sum as it travels down a column between PEs: :attr:`psum_shape`, unless
+        the PEs hand on pending carries (:meth:`column_resolve`).
     output_shape : shape
         One finished element leaving the accumulator.
     """
@@ -73,7 +81,7 @@ class Arithmetic:
     def product_registers(self):
         """Registers inside the MAC between the multiplier operands and the partial-sum add
         (the MAC's ``latency``): 1 from ``mac_pipeline`` 1 on, 2 at ``mac_pipeline`` 3."""
-        return {0: 0, 1: 1, 2: 1, 3: 2}[self._mac_pipeline]
+        return {0: 0, 1: 1, 2: 1, 3: 2, 4: 2}[self._mac_pipeline]
 
     @property
     def product_register(self):
@@ -112,6 +120,18 @@ class Arithmetic:
     def psum_add(self, m, a, b, out):
         """Drive ``out`` (combinationally) with the sum of partial sums ``a`` and ``b``."""
         raise NotImplementedError
+
+    @property
+    def column_psum_shape(self):
+        return self.psum_shape
+
+    #: Register stages of :meth:`column_resolve`, below each column of the array.
+    column_resolve_latency = 0
+
+    def column_resolve(self, m, column_psum, *, name):
+        """The :attr:`psum_shape` value of a column's :attr:`column_psum_shape` partial sum,
+        :attr:`column_resolve_latency` cycles later; ``name`` names any submodule this adds."""
+        return column_psum
 
     @property
     def output_shape(self):
@@ -253,12 +273,15 @@ class Fp8Arithmetic(Arithmetic):
     ``mac_pipeline`` goes to 3 here: the operand register, then two product registers in the
     :class:`~hdl.arith.mac_fp8.Fp8Mac`, one after the significand multiply and exponent add and
     one after the shift that aligns the product, so the multiply, the shift and the W-bit add
-    each have a cycle (MAC latency 3).
+    each have a cycle (MAC latency 3). At 4 the MAC is the same, but its W-bit add is cut into
+    segments (:func:`~hdl.arith.mac_fp8.kulisch_segments`) whose carries travel down the column
+    beside the partial sum, and a :class:`~hdl.arith.mac_fp8.KulischCarryResolver` below each
+    column resolves them in two more cycles: no carry chain longer than a segment.
     """
 
     def __init__(self, name, acc_width, *, mac_pipeline=2, multiplier="lut"):
-        if mac_pipeline not in (0, 1, 2, 3):
-            raise ValueError(f"mac_pipeline must be 0 to 3 for FP8, got {mac_pipeline!r}")
+        if mac_pipeline not in (0, 1, 2, 3, 4):
+            raise ValueError(f"mac_pipeline must be 0 to 4 for FP8, got {mac_pipeline!r}")
         super().__init__(acc_width, mac_pipeline=mac_pipeline, multiplier=multiplier)
         self.name = name
         self.act_fmt, self.weight_fmt = FP8_FORMAT_PAIRS[name]
@@ -288,11 +311,34 @@ class Fp8Arithmetic(Arithmetic):
             acc_width=self._acc_width,
             product_registers=self.product_registers,
             lut_multiplier=self._multiplier == "lut",
+            segmented=self.segmented,
         )
+
+    @property
+    def segmented(self):
+        """Whether the PEs' partial-sum adds are segmented (``mac_pipeline=4``)."""
+        return self._mac_pipeline == 4
 
     @property
     def psum_shape(self):
         return kulisch_psum_layout(self._acc_width)
+
+    @property
+    def column_psum_shape(self):
+        if not self.segmented:
+            return self.psum_shape
+        return kulisch_psum_layout(self._acc_width, len(kulisch_segments(self._acc_width)) - 1)
+
+    @property
+    def column_resolve_latency(self):
+        return KulischCarryResolver.LATENCY if self.segmented else 0
+
+    def column_resolve(self, m, column_psum, *, name):
+        if not self.segmented:
+            return column_psum
+        resolver = m.submodules[name] = KulischCarryResolver(self._acc_width)
+        m.d.comb += resolver.i.eq(column_psum)
+        return resolver.o
 
     def psum_add(self, m, a, b, out):
         m.d.comb += [

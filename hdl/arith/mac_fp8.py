@@ -9,16 +9,32 @@ from hdl.arith.fp8_decode import fp8_operand_layout, operand_inf
 from hdl.arith.multiplier import product_signal
 
 
-def kulisch_psum_layout(acc_width):
-    """An exact partial sum: the W-bit integer in units of ``2^L`` and the sticky flags (§2.5)."""
-    return data.StructLayout(
-        {
-            "sum": signed(acc_width),
-            "nan": unsigned(1),
-            "pinf": unsigned(1),
-            "ninf": unsigned(1),
-        }
-    )
+def kulisch_psum_layout(acc_width, carries=0):
+    """An exact partial sum: the W-bit integer in units of ``2^L`` and the sticky flags (§2.5).
+
+    With ``carries`` (a partial sum travelling down a column of segmented adds,
+    :func:`kulisch_segments`) it also holds one pending carry per segment boundary: bit ``j``
+    of ``carry`` adds one at the lowest bit of segment ``j + 1``. Its value is then
+    ``sum + Σ carry[j]·2^lo(j+1)`` modulo ``2^W``.
+    """
+    fields = {"sum": signed(acc_width)}
+    if carries:
+        fields["carry"] = unsigned(carries)
+    fields.update({"nan": unsigned(1), "pinf": unsigned(1), "ninf": unsigned(1)})
+    return data.StructLayout(fields)
+
+
+#: Widest segment of a segmented partial-sum add (``mac_pipeline=4``): a 16-bit carry chain
+#: is 8 ECP5 carry cells, about a quarter of an E5M2 sum's 77-bit chain.
+KULISCH_SEGMENT_WIDTH = 16
+
+
+def kulisch_segments(acc_width, segment_width=KULISCH_SEGMENT_WIDTH):
+    """``[(lo, hi), …]``: the W bits cut into ``ceil(W / segment_width)`` segments of equal
+    width (the last may be narrower), lowest first."""
+    count = -(-acc_width // segment_width)
+    size = -(-acc_width // count)
+    return [(lo, min(lo + size, acc_width)) for lo in range(0, acc_width, size)]
 
 
 def align_product(sig_product, exp_sum, width):
@@ -140,13 +156,21 @@ class Fp8Mac(wiring.Component):
         Mark the significand multiplier for logic-only mapping (see :mod:`hdl.arith.multiplier`).
     product_registers : int or None
         Instead of ``product_register``: 0 to 2 registers between the operands and the add.
+    segmented : bool
+        Cut the W-bit add into :func:`kulisch_segments` whose carries are not propagated
+        here but handed on with the partial sum, one pending bit per segment boundary
+        (``kulisch_psum_layout(acc_width, carries)``): each segment's add takes the pending
+        carry from above as its carry-in, so the longest carry chain is one segment, not W
+        bits. A :class:`KulischCarryResolver` below the column turns the partial sum back
+        into a W-bit integer.
 
     Members
     -------
     a : In(fp8_operand_layout(act_fmt))
     w : In(fp8_operand_layout(weight_fmt))
-    psum_in : In(kulisch_psum_layout(acc_width))
-    psum_out : Out(kulisch_psum_layout(acc_width))
+    psum_in : In(kulisch_psum_layout(acc_width, carries))
+    psum_out : Out(kulisch_psum_layout(acc_width, carries))
+        ``carries`` is 0, or one fewer than the segments when ``segmented``.
     """
 
     def __init__(
@@ -158,6 +182,7 @@ class Fp8Mac(wiring.Component):
         product_register=True,
         lut_multiplier=False,
         product_registers=None,
+        segmented=False,
     ):
         need = fp8_product_width(act_fmt, weight_fmt) + 1
         if not isinstance(acc_width, int) or not need <= acc_width <= 256:
@@ -170,14 +195,21 @@ class Fp8Mac(wiring.Component):
         self._weight_fmt = weight_fmt
         self._product_registers = product_registers
         self._lut_multiplier = lut_multiplier
+        self._segments = kulisch_segments(acc_width) if segmented else [(0, acc_width)]
+        psum_layout = kulisch_psum_layout(acc_width, len(self._segments) - 1)
         super().__init__(
             {
                 "a": In(fp8_operand_layout(act_fmt)),
                 "w": In(fp8_operand_layout(weight_fmt)),
-                "psum_in": In(kulisch_psum_layout(acc_width)),
-                "psum_out": Out(kulisch_psum_layout(acc_width)),
+                "psum_in": In(psum_layout),
+                "psum_out": Out(psum_layout),
             }
         )
+
+    @property
+    def segments(self):
+        """``[(lo, hi), …]`` of the partial-sum add's segments (one when not segmented)."""
+        return list(self._segments)
 
     @property
     def latency(self):
@@ -240,11 +272,94 @@ class Fp8Mac(wiring.Component):
                 flags = {n: self._register(m, f, f"p_{n}") for n, f in flags.items()}
             ones = magnitude ^ sign.replicate(width)
         # The sign is applied in the accumulating add: −x is ~x + 1, and the +1 enters the
-        # adder as its carry-in, so no second carry chain is needed.
-        ones_complement = Cat(ones, sign).as_signed()
-        m.d.comb += [
-            # Truncation to W bits: a wrap that a legal max_k never reaches (§2.3).
-            self.psum_out.sum.eq(self.psum_in.sum + ones_complement + sign),
-            *(self.psum_out[n].eq(self.psum_in[n] | f) for n, f in flags.items()),
-        ]
+        # adder as its carry-in, so no second carry chain is needed. Truncation to W bits is
+        # a wrap that a legal max_k never reaches (§2.3).
+        if len(self._segments) == 1:
+            ones_complement = Cat(ones, sign).as_signed()
+            m.d.comb += self.psum_out.sum.eq(self.psum_in.sum + ones_complement + sign)
+        else:
+            # Each segment adds its slice of the product with the carry pending at its lowest
+            # bit (the sign for the lowest segment) as the carry-in, and hands its carry-out
+            # on as the pending carry of the segment above. The top segment's carry-out is the
+            # wrap modulo 2^W.
+            acc_width = len(self.psum_in.sum)
+            addend = Cat(ones, sign.replicate(acc_width - width))  # sign-extended to W bits
+            carry_in, sums, carries = sign, [], []
+            for index, (lo, hi) in enumerate(self._segments):
+                part = Signal(hi - lo + 1, name=f"segment_{index}")
+                m.d.comb += part.eq(self.psum_in.sum[lo:hi] + addend[lo:hi] + carry_in)
+                sums.append(part[:-1])
+                carries.append(part[-1])
+                if index + 1 < len(self._segments):
+                    carry_in = self.psum_in.carry[index]
+            m.d.comb += [
+                self.psum_out.sum.eq(Cat(*sums)),
+                self.psum_out.carry.eq(Cat(*carries[:-1])),
+            ]
+        m.d.comb += [self.psum_out[n].eq(self.psum_in[n] | f) for n, f in flags.items()]
+        return m
+
+
+class KulischCarryResolver(wiring.Component):
+    """A segmented partial sum (:class:`Fp8Mac` with ``segmented``) back to a W-bit integer,
+    in two register stages, without a W-bit carry chain.
+
+    The first stage adds each segment's pending carry (an increment as wide as the segment)
+    and notes whether the segment carried out and whether it is now all ones. The second
+    forms each segment's incoming carry from those bits (carry lookahead across the few
+    segments) and adds it, an increment as wide as the segment; the carry out of the top
+    segment is the wrap modulo ``2^W``. The flags travel beside. Latency
+    :attr:`LATENCY`, a new input every cycle.
+
+    Members
+    -------
+    i : In(kulisch_psum_layout(acc_width, len(kulisch_segments(acc_width)) - 1))
+    o : Out(kulisch_psum_layout(acc_width))
+        ``i`` resolved, :attr:`LATENCY` cycles later.
+    """
+
+    LATENCY = 2
+
+    def __init__(self, acc_width):
+        self._acc_width = acc_width
+        self._segments = kulisch_segments(acc_width)
+        super().__init__(
+            {
+                "i": In(kulisch_psum_layout(acc_width, len(self._segments) - 1)),
+                "o": Out(kulisch_psum_layout(acc_width)),
+            }
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        width, segments = self._acc_width, self._segments
+        # No reset anywhere: the array's valid pipeline qualifies what comes out.
+        flags = ("nan", "pinf", "ninf")
+        # Stage 1: each segment plus its own pending carry. Segment 0 has none (the MAC's
+        # sign enters it as a carry-in).
+        partial = Signal(width, name="partial", reset_less=True)
+        generate = Signal(len(segments), name="generate", reset_less=True)
+        all_ones = Signal(len(segments), name="all_ones", reset_less=True)
+        staged = {n: Signal(name=f"staged_{n}", reset_less=True) for n in flags}
+        for index, (lo, hi) in enumerate(segments):
+            pending = self.i.carry[index - 1] if index else Const(0)
+            part = Signal(hi - lo + 1, name=f"increment_{index}")
+            m.d.comb += part.eq(self.i.sum[lo:hi] + pending)
+            m.d.sync += [
+                partial[lo:hi].eq(part[:-1]),
+                generate[index].eq(part[-1]),
+                all_ones[index].eq(part[:-1] == (1 << (hi - lo)) - 1),
+            ]
+        m.d.sync += [staged[n].eq(self.i[n]) for n in flags]
+        # Stage 2: a segment's incoming carry is generated below it, or propagated through
+        # an all-ones segment below it; then one increment per segment.
+        resolved = Signal(width, name="resolved", reset_less=True)
+        incoming = Const(0)
+        for index, (lo, hi) in enumerate(segments):
+            if index:
+                incoming = generate[index - 1] | (all_ones[index - 1] & incoming)
+            m.d.sync += resolved[lo:hi].eq(partial[lo:hi] + incoming)
+        out_flags = {n: Signal(name=f"resolved_{n}", reset_less=True) for n in flags}
+        m.d.sync += [out_flags[n].eq(staged[n]) for n in flags]
+        m.d.comb += [self.o.sum.eq(resolved), *(self.o[n].eq(f) for n, f in out_flags.items())]
         return m

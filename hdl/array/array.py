@@ -79,8 +79,10 @@ def pe_module_names(config, pe_module):
 def array_latency(config):
     """Cycles from an accepted activation row to its result row on the array's ``results``:
     the input register, R−1 skew stages and R PE rows, C−1 hops across, C−1−c de-skew stages
-    for column c, the MAC's pipeline stages, and the result FIFO."""
-    return config.rows + config.cols + 1 + arithmetic_for(config).mac_latency
+    for column c, the MAC's pipeline stages, the stages that resolve a column's pending
+    carries (``mac_pipeline=4``), and the result FIFO."""
+    arith = arithmetic_for(config)
+    return config.rows + config.cols + 1 + arith.mac_latency + arith.column_resolve_latency
 
 
 def _row_load_flags(m, rows, first_row_next, weight_valid, weight_tag):
@@ -512,9 +514,8 @@ class SystolicArray(wiring.Component):
         result_layout = result_row_layout(cfg)
         out_row = Signal(result_layout)
         for c in range(cols):
-            m.d.comb += out_row.data[c].eq(
-                _delay(m, pes[rows - 1][c].psum_out, cols - 1 - c, f"deskew_{c}")
-            )
+            column_sum = arith.column_resolve(m, pes[rows - 1][c].psum_out, name=f"resolve_{c}")
+            m.d.comb += out_row.data[c].eq(_delay(m, column_sum, cols - 1 - c, f"deskew_{c}"))
         pipeline_stages = self.latency - 1  # the FIFO adds the last cycle
         m.d.comb += out_row.last.eq(_delay(m, self.acts.payload.last, pipeline_stages, "row_last"))
 

@@ -21,12 +21,12 @@ def pe_signature(arith):
             "switch_in": In(1),
             "w_in": In(CODE_SHAPE),
             "w_load_in": In(1),
-            "psum_in": In(arith.psum_shape),
+            "psum_in": In(arith.column_psum_shape),
             "a_out": Out(arith.act_operand_shape),
             "switch_out": Out(1),
             "w_out": Out(CODE_SHAPE),
             "w_load_out": Out(1),
-            "psum_out": Out(arith.psum_shape),
+            "psum_out": Out(arith.column_psum_shape),
         }
     )
 
@@ -58,7 +58,7 @@ class ProcessingElement(wiring.Component):
         Weight code travelling down the column; ``w_out`` is ``w_in`` one cycle later.
     w_load_in, w_load_out : In/Out(1)
         Capture ``w_in`` into the shadow weight; ``w_load_out`` is ``w_load_in`` delayed.
-    psum_in, psum_out : In/Out(arith.psum_shape)
+    psum_in, psum_out : In/Out(arith.column_psum_shape)
         ``psum_out`` is ``psum_in`` plus a product, one cycle later (see Latency).
 
     Latency: one cycle on every link; the partial sum includes the product of the operands
