@@ -31,7 +31,7 @@ verilog: $(STAMP)
 
 ## Golden-model, unit and Verilator regression tests (the CI suite, < 20 min on 2 cores).
 test: $(STAMP)
-	$(BIN)/pytest -n $(JOBS) --dist loadgroup -m "not slow"
+	$(BIN)/pytest -n $(JOBS) --dist loadgroup -m "not slow" --durations=15
 
 ## Everything, including the slow sweeps.
 test-full: $(STAMP)

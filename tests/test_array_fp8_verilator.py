@@ -111,9 +111,9 @@ def test_fp8_array_mac_pipeline_3(cfg, seed):
     check_fp8_array(cfg, seed, extra_shapes=[(1, 3 * cfg.rows + 1, cfg.cols + 1), (cfg.rows, 1, 1)])
 
 
-#: ``mac_pipeline=4`` (FP8 only): the segmented add, at the widest sum (E5M2, 5 segments) and
-#: at E4M3 (4 segments).
-P4_SHAPES = [("e5m2", 4, 3), ("e4m3", 2, 2)]
+#: ``mac_pipeline=4`` (FP8 only): the segmented add at E4M3 (4 segments; the GEMM tests run
+#: E5M2's 5).
+P4_SHAPES = [("e4m3", 3, 2)]
 
 
 @pytest.mark.parametrize(
