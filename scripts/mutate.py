@@ -194,11 +194,27 @@ MUTATIONS = (
     Mutation(
         "fp8-nan-or-dropped",
         "hdl/arith/mac_fp8.py",
-        "*(self.psum_out[n].eq(self.psum_in[n] | f) for n, f in flags.items()),",
-        "*(self.psum_out[n].eq(f if n == 'nan' else self.psum_in[n] | f) "
-        "for n, f in flags.items()),",
+        "m.d.comb += [self.psum_out[n].eq(self.psum_in[n] | f) for n, f in flags.items()]",
+        "m.d.comb += [self.psum_out[n].eq(f if n == 'nan' else self.psum_in[n] | f) "
+        "for n, f in flags.items()]",
         "a NaN from a PE higher up the column is forgotten by the next PE's add",
         (f"{FP8}::test_fp8_array_bit_exact[r3c5-e4m3]",),
+    ),
+    Mutation(
+        "segment-carry-dropped",
+        "hdl/arith/mac_fp8.py",
+        "carry_in = self.psum_in.carry[index]",
+        "carry_in = 0",
+        "with mac_pipeline=4, a PE's segmented add ignores the carry pending from the PE above",
+        (f"{FP8}::test_fp8_array_mac_pipeline_4[r3c2-e4m3-p4]",),
+    ),
+    Mutation(
+        "carry-lookahead-no-propagate",
+        "hdl/arith/mac_fp8.py",
+        "incoming = generate[index - 1] | (all_ones[index - 1] & incoming)",
+        "incoming = generate[index - 1]",
+        "the carry resolver below a column does not carry through an all-ones segment",
+        (f"{GEMM}::test_gemm_top_whole_gemms[r3c4-e5m2-p4]",),
     ),
     Mutation(
         "golden-ties-away",
