@@ -343,12 +343,14 @@ class KulischCarryResolver(wiring.Component):
         staged = {n: Signal(name=f"staged_{n}", reset_less=True) for n in flags}
         for index, (lo, hi) in enumerate(segments):
             pending = self.i.carry[index - 1] if index else Const(0)
-            part = Signal(hi - lo + 1, name=f"increment_{index}")
-            m.d.comb += part.eq(self.i.sum[lo:hi] + pending)
+            bits = self.i.sum[lo:hi]
+            ones = (1 << (hi - lo)) - 1
             m.d.sync += [
-                partial[lo:hi].eq(part[:-1]),
-                generate[index].eq(part[-1]),
-                all_ones[index].eq(part[:-1] == (1 << (hi - lo)) - 1),
+                partial[lo:hi].eq(bits + pending),
+                # Both flags from the segment's bits directly, beside the increment rather
+                # than behind its carry chain.
+                generate[index].eq(pending & (bits == ones)),
+                all_ones[index].eq(Mux(pending, bits == ones - 1, bits == ones)),
             ]
         m.d.sync += [staged[n].eq(self.i[n]) for n in flags]
         # Stage 2: a segment's incoming carry is generated below it, or propagated through
