@@ -126,13 +126,13 @@ class ResultFifo(wiring.Component):
     ``depth − 2`` of them, so the FIFO holds exactly ``depth``.
 
     The row is cut into slices of at most ``slice_width`` bits, each with its own storage and
-    its own copy of the whole control state (pointers, fill flags, last cycle's ready and
-    ``r_rdy``): a wide row (an 8×8 array's is 225 bits, an E5M2 one's 641) would otherwise
+    its own copy of the whole control state (pointers, fill flags, the storage's fill as a
+    thermometer code, last cycle's ready): a wide row (an 8×8 array's is 225 bits, an E5M2 one's 641) would otherwise
     hang every output bit on a few registers, and that fan-out across the die, not the logic,
     sets the delay. Each copy advances from its own value (the registered ready, which every
     slice loads alike, carries ``keep``, as do the others; see
-    :data:`scripts.synth.KEEP_REGISTERS`), so synthesis keeps them apart. The storage's fill
-    is shared, a thermometer code whose "more than one entry" bit the slices read.
+    :data:`scripts.synth.KEEP_REGISTERS`), so synthesis keeps them apart. ``r_rdy`` is a
+    register of slice 0's.
 
     With ``write_enable_copies`` the write enable is a vector with one bit per slice
     (:attr:`slices`), which the caller drives from equal registers of its own: a 16×16 row
@@ -198,20 +198,9 @@ class ResultFifo(wiring.Component):
         def advance(ptr):
             return Mux(ptr == storage_depth - 1, 0, ptr + 1)
 
-        # The storage's fill, kept once as a thermometer code (bit k: more than k entries), so
-        # that each next bit is one LUT of its neighbours rather than an adder and a compare;
-        # the slices see "more than one" as a register.
-        stored_more_than = Signal(max(storage_depth, 2))
         slice_states = [
-            self._slice_control(m, index, slice_w_ens[index], stored_more_than[1])
-            for index in range(len(slice_bounds))
+            self._slice_control(m, index, slice_w_ens[index]) for index in range(len(slice_bounds))
         ]
-        if storage_depth:
-            state = slice_states[0]
-            with m.If(state.store & ~state.unstore):
-                m.d.sync += stored_more_than.eq(Cat(1, stored_more_than[:-1]))
-            with m.Elif(state.unstore & ~state.store):
-                m.d.sync += stored_more_than.eq(stored_more_than[1:])
 
         for index, (lo, hi) in enumerate(slice_bounds):
             state = slice_states[index]
@@ -250,7 +239,7 @@ class ResultFifo(wiring.Component):
         m.d.sync += self.r_rdy.eq(first.full_next | (first.one_next & ~(self.r_en & self.r_rdy)))
         return m
 
-    def _slice_control(self, m, index, w_en, stored_more_than_one):
+    def _slice_control(self, m, index, w_en):
         """One slice's copy of the control state. Its registers lag the consumer by one
         cycle (last cycle's read is applied in this one); the values returned are this
         cycle's."""
@@ -264,7 +253,11 @@ class ResultFifo(wiring.Component):
         was_ready = register("was_ready")  # r_rdy last cycle
         head_reg, tail = register("head"), register("tail")  # which output register
         full_reg, one_reg = register("full"), register("one")  # fill before last cycle's read
-        stored = register("stored") if self.storage_depth else Const(0)
+        # The storage's fill as a thermometer code (bit k: more than k entries), so that each
+        # next bit is one LUT of its neighbours rather than an adder and a compare. Each slice
+        # keeps its own: one code shared by the slices of a wide row is a route across the die.
+        fill = register("stored", shape=self.storage_depth) if self.storage_depth else None
+        stored = fill[0] if self.storage_depth else Const(0)
 
         taken = read_last & was_ready  # the head was read last cycle
         head = head_reg ^ taken
@@ -288,9 +281,9 @@ class ResultFifo(wiring.Component):
         ]
         if self.storage_depth:
             with m.If(store & ~unstore):
-                m.d.sync += stored.eq(1)
+                m.d.sync += fill.eq(Cat(1, fill[:-1]))
             with m.Elif(unstore & ~store):
-                m.d.sync += stored.eq(stored_more_than_one)
+                m.d.sync += fill.eq(fill[1:])
         return SimpleNamespace(
             ready=ready,
             head=head,
