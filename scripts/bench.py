@@ -89,7 +89,8 @@ def default_configs(target="ecp5"):
     multipliers: DSP for INT8, LUT for FP8); INT8 also with LUT multipliers and with the ECP5
     ``MULT18X18D`` PE (``ecp5``, on an ECP5 ``target`` only; sizes over the device's DSP blocks
     report as not fitting); at 4×4 and 8×8 the other mappings: E4M3 with DSP multipliers and the
-    unpipelined INT8 MAC; and at 8×8 every FP8 kind at MAC pipeline depth 3."""
+    unpipelined INT8 MAC; at 8×8 every FP8 kind at MAC pipeline depth 3; and at 2×2, where the
+    exact add limits, E4M3 and E5M2 at depths 3 and 4 (the segmented add)."""
     configs = []
     for rows, cols in DEFAULT_SIZES:
         configs += [ArrayConfig(rows=rows, cols=cols, mac=mac) for mac in MAC_KINDS]
@@ -103,6 +104,11 @@ def default_configs(target="ecp5"):
         ArrayConfig(rows=8, cols=8, mac=mac, mac_pipeline=3)
         for mac in MAC_KINDS
         if max_mac_pipeline(mac) >= 3
+    ]
+    configs += [
+        ArrayConfig(rows=2, cols=2, mac=mac, mac_pipeline=depth)
+        for mac in ("e4m3", "e5m2")
+        for depth in (3, 4)
     ]
     return configs
 

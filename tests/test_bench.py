@@ -36,6 +36,9 @@ def test_default_sweep_covers_sizes_kinds_and_both_multipliers():
         assert ArrayConfig(rows=rows, cols=cols, multiplier="ecp5") in configs
     for mac in ("e4m3", "e5m2", "e4m3xe5m2"):
         assert ArrayConfig(rows=8, cols=8, mac=mac, mac_pipeline=3) in configs
+    # The segmented FP8 add beside depth 3 where the add limits, at 2×2.
+    for mac in ("e4m3", "e5m2"):
+        assert {"r2c2-" + mac + "-p3", "r2c2-" + mac + "-p4"} <= ids
     assert not any(c.multiplier == "ecp5" for c in default_configs("ice40"))
 
 
