@@ -127,11 +127,11 @@ class ResultFifo(wiring.Component):
 
     The row is cut into slices of at most ``slice_width`` bits, each with its own storage and
     its own copy of the whole control state (pointers, fill flags, the storage's fill as a
-    thermometer code, last cycle's ready): a wide row (an 8×8 array's is 225 bits, an E5M2 one's 641) would otherwise
-    hang every output bit on a few registers, and that fan-out across the die, not the logic,
-    sets the delay. Each copy advances from its own value (the registered ready, which every
-    slice loads alike, carries ``keep``, as do the others; see
-    :data:`scripts.synth.KEEP_REGISTERS`), so synthesis keeps them apart. ``r_rdy`` is a
+    thermometer code, last cycle's ready): a wide row (an 8×8 array's is 225 bits, an E5M2
+    one's 641) would otherwise hang every output bit on a few registers, and that fan-out
+    across the die, not the logic, sets the delay. Each copy advances from its own value
+    (the registered ready, which every slice loads alike, carries ``keep``, as do the others;
+    see :data:`scripts.synth.KEEP_REGISTERS`), so synthesis keeps them apart. ``r_rdy`` is a
     register of slice 0's.
 
     With ``write_enable_copies`` the write enable is a vector with one bit per slice
@@ -221,10 +221,15 @@ class ResultFifo(wiring.Component):
                     m.d.sync += w_ptr.eq(advance(w_ptr))
                 with m.If(state.unstore):
                     m.d.sync += r_ptr.eq(advance(r_ptr))
+                # Every write goes into the storage at the write pointer, which only a stored
+                # row advances. A row that goes straight to an output register finds the
+                # storage empty, so the entry it overwrites is free; the storage's write
+                # enable is then the slice's write-enable register itself, not a LUT chain
+                # behind last cycle's read.
                 m.d.comb += [
                     write.addr.eq(w_ptr),
                     write.data.eq(self.w_data[lo:hi]),
-                    write.en.eq(state.store),
+                    write.en.eq(slice_w_ens[index]),
                     read.addr.eq(r_ptr),
                 ]
                 refill_data = Mux(state.stored, read.data, refill_data)
