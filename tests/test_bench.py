@@ -108,6 +108,7 @@ def _comparable(value):
     return value
 
 
+@pytest.mark.slow  # a place-and-route sweep, 90 s: `make test-full`
 @pytest.mark.synth
 @pytest.mark.verilator
 @pytest.mark.xdist_group("r1c1-int8")

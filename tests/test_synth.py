@@ -108,6 +108,7 @@ def _small_frontend():
     return FrontendConfig(data_width=64, tile_m=16, tile_n=16, tile_k=32)
 
 
+@pytest.mark.slow  # a full ECP5 synthesis of an accelerator, 90 s: `make test-full`
 def test_synth_accel_ecp5_counts_the_front_end_apart(tmp_path):
     from scripts.synth import COLUMNS, synthesize_accel, write_accel_reports
 
