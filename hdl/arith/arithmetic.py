@@ -17,7 +17,7 @@ from hdl.arith.mac_fp8 import (
     Fp8Mac,
     KulischCarryResolver,
     kulisch_psum_layout,
-    kulisch_segments,
+    segmented_psum_layout,
 )
 from hdl.arith.mac_int8 import Int8Mac
 from hdl.arith.round_f32 import IntToF32
@@ -327,7 +327,7 @@ class Fp8Arithmetic(Arithmetic):
     def column_psum_shape(self):
         if not self.segmented:
             return self.psum_shape
-        return kulisch_psum_layout(self._acc_width, len(kulisch_segments(self._acc_width)) - 1)
+        return segmented_psum_layout(self._acc_width)
 
     @property
     def column_resolve_latency(self):

@@ -37,6 +37,12 @@ def kulisch_segments(acc_width, segment_width=KULISCH_SEGMENT_WIDTH):
     return [(lo, min(lo + size, acc_width)) for lo in range(0, acc_width, size)]
 
 
+def segmented_psum_layout(acc_width):
+    """A partial sum between the PEs of a column of segmented adds: one pending carry per
+    boundary of :func:`kulisch_segments`."""
+    return kulisch_psum_layout(acc_width, len(kulisch_segments(acc_width)) - 1)
+
+
 def align_product(sig_product, exp_sum, width):
     """``sig_product << exp_sum`` as a ``width``-bit unsigned value: the product's magnitude in
     units of ``2^L`` (§2.2). The shift is a barrel shifter, the deep half of the product."""
@@ -195,7 +201,9 @@ class Fp8Mac(wiring.Component):
         self._product_registers = product_registers
         self._lut_multiplier = lut_multiplier
         self._segments = kulisch_segments(acc_width) if segmented else [(0, acc_width)]
-        psum_layout = kulisch_psum_layout(acc_width, len(self._segments) - 1)
+        psum_layout = (
+            segmented_psum_layout(acc_width) if segmented else kulisch_psum_layout(acc_width)
+        )
         super().__init__(
             {
                 "a": In(fp8_operand_layout(act_fmt)),
@@ -297,7 +305,7 @@ class KulischCarryResolver(wiring.Component):
 
     Members
     -------
-    i : In(kulisch_psum_layout(acc_width, len(kulisch_segments(acc_width)) - 1))
+    i : In(segmented_psum_layout(acc_width))
     o : Out(kulisch_psum_layout(acc_width))
         ``i`` resolved, :attr:`LATENCY` cycles later.
     """
@@ -309,7 +317,7 @@ class KulischCarryResolver(wiring.Component):
         self._segments = kulisch_segments(acc_width)
         super().__init__(
             {
-                "i": In(kulisch_psum_layout(acc_width, len(self._segments) - 1)),
+                "i": In(segmented_psum_layout(acc_width)),
                 "o": Out(kulisch_psum_layout(acc_width)),
             }
         )
